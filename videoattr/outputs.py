@@ -1,0 +1,90 @@
+"""Result files of a run, written atomically so that an interrupted run resumes cleanly.
+
+Layout under the run directory::
+
+    clips/<clip>.npz      maps, target, probabilities, areas, method/model names, metrics, extras
+    figures/<clip>.png    frames in a row, one overlay row per area
+    figures/<clip>.gif    the same as an animation
+    results.csv           one row per clip and area (metrics included)
+    errors.csv            clips that failed, with the message
+    summary.json          per-run means of the metrics, counts, seconds per clip
+
+A clip counts as done when its ``.npz`` exists with the run's config hash: the ``.npz`` is written
+last, by rename, after its figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+
+def safe_name(name: str) -> str:
+    """A file-system friendly clip name: spaces and odd characters become '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """The result files of one run directory."""
+
+    def __init__(self, root: Path, config_hash: str):
+        self.root = Path(root)
+        self.config_hash = config_hash
+
+    def npz_path(self, clip: str) -> Path:
+        return self.root / "clips" / f"{safe_name(clip)}.npz"
+
+    def figure_path(self, clip: str, suffix: str) -> Path:
+        return self.root / "figures" / f"{safe_name(clip)}{suffix}"
+
+    def is_done(self, clip: str) -> bool:
+        path = self.npz_path(clip)
+        if not path.is_file():
+            return False
+        try:
+            with np.load(path) as data:
+                return str(data["config_hash"]) == self.config_hash
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def save_clip(self, clip: str, arrays: dict, rows: list[dict]) -> None:
+        """Write the clip's ``.npz`` (``arrays`` plus its result ``rows`` and the config hash)."""
+        payload = dict(arrays, config_hash=self.config_hash, rows=json.dumps(rows))
+        atomic_write(self.npz_path(clip), lambda tmp: np.savez_compressed(tmp, **payload))
+
+    def rows(self) -> list[dict]:
+        """Result rows of every completed clip of this config, in clip-name order."""
+        rows = []
+        for path in sorted((self.root / "clips").glob("*.npz")):
+            with np.load(path) as data:
+                if str(data["config_hash"]) == self.config_hash:
+                    rows.extend(json.loads(str(data["rows"])))
+        return rows
+
+    def write_tables(self, errors: list[dict], summary: dict) -> None:
+        """Write results.csv, errors.csv (when any clip failed) and summary.json."""
+        rows = self.rows()
+        atomic_write(self.root / "results.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+        if errors:
+            atomic_write(self.root / "errors.csv", lambda tmp: pd.DataFrame(errors).to_csv(tmp, index=False))
+        atomic_write(self.root / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))

@@ -1,0 +1,268 @@
+"""The command-line job: explain every clip of a dataset with one model and one method."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from videoattr.api import explain
+from videoattr.data.datasets import build_dataset
+from videoattr.errors import VideoAttrError
+from videoattr.methods import PERTURBATION_METHODS, get_method
+from videoattr.methods.polarity import display_normalize
+from videoattr.models import load_model
+from videoattr.outputs import RunStore, atomic_write
+from videoattr.viz import save_animation, save_figure
+
+log = logging.getLogger(__name__)
+
+HASHED_KEYS = ("model", "dataset", "method", "area", "target", "seed", "metrics")
+
+
+def areas_of(cfg: DictConfig) -> list[float]:
+    """The configured area(s) as a list of floats, each checked to lie in (0, 1)."""
+    raw = cfg.area
+    values = list(raw) if isinstance(raw, (ListConfig, list, tuple)) else [raw]
+    areas = []
+    for value in values:
+        try:
+            area = float(value)
+        except (TypeError, ValueError):
+            area = float("nan")
+        if not 0.0 < area < 1.0:
+            raise VideoAttrError(f"Invalid area {value!r}: every area must be a number in (0, 1), e.g. area=0.05 or area=[0.05,0.1].")
+        areas.append(area)
+    return areas
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A short hash of everything that changes a clip's results."""
+    subset = {k: OmegaConf.to_container(cfg, resolve=True).get(k) for k in HASHED_KEYS}
+    return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
+    """The method's config keys, completed with what the model spec and the run know."""
+    fn = get_method(cfg.method.name)
+    options = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
+    accepted = inspect.signature(fn).parameters
+    known = {
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "layer": spec.gradcam_layer,
+        "seed": cfg.seed,
+    }
+    if cfg.method.name in PERTURBATION_METHODS:
+        known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
+    for key, value in known.items():
+        if key in accepted and options.get(key) is None:
+            options[key] = value
+    if "layer" in accepted and options.get("layer") is None:
+        raise VideoAttrError(f"Model '{spec.name}' has no Grad-CAM layer: set method.layer=<module name> or use another method.")
+    return options
+
+
+def resolve_target(target, item: dict, logits: torch.Tensor, class_names: list[str] | None) -> int:
+    """The class index to explain for one clip (target = label | predicted | index | class name)."""
+    if target == "label":
+        if item["target"] < 0:
+            raise VideoAttrError(f"Clip '{item['name']}' has no label in the class list: set target=predicted or target=<class>.")
+        return int(item["target"])
+    if target == "predicted":
+        return int(logits.argmax())
+    if isinstance(target, int) or str(target).lstrip("-").isdigit():
+        index = int(target)
+        if not 0 <= index < logits.numel():
+            raise VideoAttrError(f"Target class {index} is out of range: the model has {logits.numel()} classes (0..{logits.numel() - 1}).")
+        return index
+    if class_names and target in class_names:
+        return class_names.index(target)
+    raise VideoAttrError(f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list.")
+
+
+def build_logger(cfg: DictConfig, run_dir: Path):
+    """The Lightning logger of ``conf/logger`` (None for logger=none)."""
+    if not cfg.get("logger") or "_target_" not in cfg.logger:
+        return None
+    return instantiate(cfg.logger, save_dir=str(run_dir))
+
+
+def display_maps(maps: np.ndarray, method: str) -> np.ndarray:
+    """A x T x H x W raw maps -> [0, 1] for figures (masks are already in [0, 1])."""
+    if method in PERTURBATION_METHODS:
+        return np.clip(maps, 0.0, 1.0)
+    return np.stack([display_normalize(torch.from_numpy(m)).numpy() for m in maps])
+
+
+class Job:
+    """One run: a model, a dataset, a method, the areas; writes into the Hydra run directory."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.areas = areas_of(cfg)
+        self.method = cfg.method.name
+        get_method(self.method)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        self.net, self.spec = load_model(cfg.model)
+        self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
+        self.options = method_options(cfg, self.spec, self.areas, build_logger(cfg, run_dir))
+        self.store = RunStore(run_dir, config_hash(cfg))
+        self.writes = rank_zero_only.rank == 0
+        self.errors: list[dict] = []
+        self.seconds: list[float] = []
+
+    def run(self) -> None:
+        batch_size = int(self.cfg.dataset.get("batch_size", 1))
+        batch: list[dict] = []
+        for index in range(len(self.dataset)):
+            name = self.dataset.clip_name(index)
+            if not self.cfg.overwrite and self.store.is_done(name):
+                log.info("skipping %s: results exist (overwrite=true recomputes)", name)
+                continue
+            item = self._guard(name, lambda: self.dataset[index])
+            if item is not None:
+                batch.append(item)
+            if len(batch) == batch_size:
+                self._explain_batch(batch)
+                batch = []
+        if batch:
+            self._explain_batch(batch)
+        if self.writes:
+            self.store.write_tables(self.errors, self._summary())
+
+    def _guard(self, name: str, work):
+        """Run ``work()``; a user-level error of one clip is recorded unless fail_fast."""
+        try:
+            return work()
+        except VideoAttrError as err:
+            if self.cfg.fail_fast:
+                raise
+            log.error("clip %s failed: %s", name, err)
+            self.errors.append({"clip": name, "error": str(err)})
+            return None
+
+    def _explain_batch(self, items: list[dict]) -> None:
+        with torch.no_grad():
+            logits = self.net(torch.stack([item["clip"] for item in items]))
+        self._check_classes(logits)
+        jobs = []
+        for item, row in zip(items, logits):
+            target = self._guard(item["name"], lambda: resolve_target(self.cfg.target, item, row, self.spec.class_names))
+            if target is not None:
+                jobs.append((item, row, target))
+        if not jobs:
+            return
+        clips = torch.stack([item["clip"] for item, _, _ in jobs])
+        start = time.perf_counter()
+        result = explain(self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options)
+        seconds = (time.perf_counter() - start) / len(jobs)
+        self.seconds.extend([seconds] * len(jobs))
+        if self.writes:
+            for i, (item, row, target) in enumerate(jobs):
+                self._write_clip(item, row, target, result, i, seconds)
+
+    def _check_classes(self, logits: torch.Tensor) -> None:
+        names = self.spec.class_names
+        classes = getattr(self.dataset, "class_names", None) or names
+        if classes is not None and len(classes) != logits.shape[1]:
+            raise VideoAttrError(
+                f"The class list has {len(classes)} classes but model '{self.spec.name}' outputs {logits.shape[1]}: "
+                "give the dataset the class list the model was trained with (dataset.classes=...)."
+            )
+
+    def _write_clip(self, item: dict, logits: torch.Tensor, target: int, result, i: int, seconds: float) -> None:
+        name = item["name"]
+        maps = result.maps[i].detach().float().cpu().numpy()
+        probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
+        predicted = int(probs.argmax())
+        class_names = self.spec.class_names or getattr(self.dataset, "class_names", None)
+        label_of = (lambda k: class_names[k]) if class_names else str
+        areas = result.areas or [float("nan")]
+        extras = {k: np.asarray(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
+        history = {f"history_{k}": np.asarray(v[i]) for k, v in result.extras.get("history", {}).items()}
+        metrics = self._metrics(item, target, maps)
+        rows = []
+        for a, area in enumerate(areas):
+            row = {
+                "clip": name, "label": item["label"], "target": target, "target_name": label_of(target),
+                "predicted": predicted, "predicted_name": label_of(predicted), "target_prob": float(probs[target]),
+                "model": self.spec.name, "method": self.method, "area": area, "seed": int(self.cfg.seed),
+                "seconds": seconds,
+            }
+            row.update({k: float(v[a]) for k, v in extras.items() if v.ndim == 1 and len(v) == len(areas)})
+            row.update(metrics[a])
+            rows.append(row)
+        if self.cfg.figures:
+            shown = display_maps(maps, self.method)
+            row_names = [f"area {a:g}" for a in areas] if result.areas else [self.method]
+            title = f"{name}: {self.method} on {self.spec.name}, target {label_of(target)} (p={probs[target]:.2f})"
+            frames = item["frames"].numpy()
+            png, gif = self.store.figure_path(name, ".png"), self.store.figure_path(name, ".gif")
+            atomic_write(png, lambda tmp: save_figure(tmp, frames, shown, row_names, title))
+            atomic_write(gif, lambda tmp: save_animation(tmp, frames, shown))
+        arrays = dict(
+            maps=maps, areas=np.asarray(areas, dtype=np.float64), target=target, predicted=predicted,
+            probabilities=probs, label=item["label"], method=self.method, model=self.spec.name,
+            seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history,
+        )
+        self.store.save_clip(name, arrays, rows)
+
+    def _metrics(self, item: dict, target: int, maps: np.ndarray) -> list[dict]:
+        """Per-area metric dicts (empty when no metrics are configured)."""
+        if not self.cfg.get("metrics"):
+            return [{} for _ in maps]
+        from videoattr.metrics import clip_metrics
+
+        options = OmegaConf.to_container(self.cfg.metrics, resolve=True)
+        gt = item.get("gt_mask")
+        return [clip_metrics(self.net, item["clip"], target, torch.from_numpy(m), gt, **options) for m in maps]
+
+    def _summary(self) -> dict:
+        rows = self.store.rows()
+        numeric = {}
+        for key in (rows[0] if rows else {}):
+            values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+            if values and key not in ("target", "predicted", "seed"):
+                numeric[key] = float(np.nanmean(values))
+        return {
+            "model": self.spec.name, "method": self.method, "areas": self.areas, "seed": int(self.cfg.seed),
+            "clips_done": len({r["clip"] for r in rows}), "clips_failed": len(self.errors),
+            "config_hash": self.store.config_hash, "mean": numeric,
+        }
+
+
+def run(cfg: DictConfig) -> Path:
+    """Run the job of a composed config; returns the run directory."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        job = Job(cfg, run_dir)
+    except VideoAttrError:
+        _remove_if_empty(run_dir)
+        raise
+    job.run()
+    if job.writes:
+        done = len({r["clip"] for r in job.store.rows()})
+        print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")
+        print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    return run_dir
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """Remove a run directory that holds nothing but Hydra's own files (a run that never started)."""
+    own = {".hydra", f"{HydraConfig.get().job.name}.log"}
+    if run_dir.is_dir() and all(p.name in own for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)

@@ -1,0 +1,89 @@
+"""Gather the results of a sweep (every job's results.csv) into one table and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from hydra.experimental.callback import Callback  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from videoattr.errors import VideoAttrError  # noqa: E402
+
+NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds"}
+
+
+def collect(sweep_dir: Path) -> pd.DataFrame:
+    """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise VideoAttrError(f"Sweep directory {sweep_dir} does not exist: pass a run or sweep directory under outputs/.")
+    frames = []
+    for csv in sorted(sweep_dir.rglob("results.csv")):
+        if csv.stat().st_size > 1:
+            frame = pd.read_csv(csv)
+            frame.insert(0, "job", str(csv.parent.relative_to(sweep_dir)))
+            frames.append(frame)
+    if not frames:
+        raise VideoAttrError(f"No results.csv under {sweep_dir}: run `python run.py -m ...` first or pass the sweep's directory.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    numeric = table.select_dtypes("number").columns
+    return [c for c in numeric if c not in NOT_METRICS and not c.startswith("prob_")] + [
+        c for c in numeric if c.startswith("prob_")
+    ]
+
+
+def summarize(sweep_dir: Path) -> Path:
+    """Write ``summary.csv`` (means per model, method and area) and PNG plots into ``sweep_dir``.
+
+    Plots: each metric vs area per method/model (``plot_<metric>.png``) and seconds per clip
+    (``plot_seconds.png``). Returns the path of ``summary.csv``.
+    """
+    sweep_dir = Path(sweep_dir)
+    table = collect(sweep_dir)
+    table.to_csv(sweep_dir / "all_results.csv", index=False)
+    keys = ["model", "method", "area"]
+    table["area"] = table["area"].fillna(-1.0)
+    means = table.groupby(keys, dropna=False)[metric_columns(table) + ["seconds"]].mean().reset_index()
+    means.insert(3, "clips", table.groupby(keys, dropna=False).size().values)
+    means["area"] = means["area"].where(means["area"] >= 0)
+    means.to_csv(sweep_dir / "summary.csv", index=False)
+    for column in metric_columns(table) + ["seconds"]:
+        _plot(means, column, sweep_dir / f"plot_{column}.png")
+    return sweep_dir / "summary.csv"
+
+
+def _plot(means: pd.DataFrame, column: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for (model, method), group in means.groupby(["model", "method"]):
+        label = f"{method} / {model}"
+        if group["area"].notna().any():
+            ax.plot(group["area"], group[column], marker="o", label=label)
+        else:
+            ax.axhline(group[column].iloc[0], linestyle="--", label=label)
+    ax.set_xlabel("area")
+    ax.set_ylabel(column)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+class SummarizeSweep(Callback):
+    """Hydra callback: summarise a multirun into its sweep directory when it ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            path = summarize(sweep_dir)
+        except VideoAttrError as err:
+            print(f"No sweep summary: {err}")
+            return
+        print(f"Sweep summary: {path} (plots: {sweep_dir}/plot_*.png)")
