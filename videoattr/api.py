@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -44,6 +45,11 @@ def explain(
             f"Clips must be N x 3 x T x H x W, got shape {tuple(clips.shape)}: add a batch dimension or permute the channels."
         )
     fn = get_method(method)
+    accepted = inspect.signature(fn).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        valid = [k for k in accepted if k not in ("model", "inputs", "target")]
+        raise VideoAttrError(f"Method '{method}' has no option {', '.join(unknown)}: its options are {', '.join(valid)}.")
     was_training = model.training
     model.eval()
     try:

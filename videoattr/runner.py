@@ -101,8 +101,8 @@ def build_logger(cfg: DictConfig, run_dir: Path):
 
 
 def display_maps(maps: np.ndarray, method: str) -> np.ndarray:
-    """A x T x H x W raw maps -> [0, 1] for figures (masks are already in [0, 1])."""
-    if method in PERTURBATION_METHODS:
+    """A x T x H x W raw maps -> [0, 1] for figures (masks and Grad-CAM are already in [0, 1])."""
+    if method in PERTURBATION_METHODS + ("grad_cam",):
         return np.clip(maps, 0.0, 1.0)
     return np.stack([display_normalize(torch.from_numpy(m)).numpy() for m in maps])
 

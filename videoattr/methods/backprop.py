@@ -1,0 +1,115 @@
+"""Backpropagation methods: gradients, gradients x input, integrated gradients, SmoothGrad (Captum).
+
+Each takes ``inputs`` N x 3 x T x H x W (normalised clips) and ``target`` an N-long LongTensor and
+returns an ``Explanation`` whose ``maps`` are N x 1 x T x H x W: the signed attribution of the
+target's logit, reduced by ``polarity`` (see ``videoattr.methods.polarity``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+from torch import nn
+
+from videoattr.errors import VideoAttrError
+from videoattr.methods import Explanation
+from videoattr.methods.polarity import polarity_map
+
+KINETICS_MEAN = (0.43216, 0.39467, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.21699)
+
+
+def gradients(
+    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive"
+) -> Explanation:
+    """d(logit of ``target``)/d(input), reduced by ``polarity``."""
+    attribution = Saliency(model).attribute(_leaf(inputs), target=target, abs=False)
+    return Explanation(polarity_map(attribution, polarity))
+
+
+def gradients_x_input(
+    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive"
+) -> Explanation:
+    """d(logit of ``target``)/d(input) times the input, reduced by ``polarity``."""
+    attribution = InputXGradient(model).attribute(_leaf(inputs), target=target)
+    return Explanation(polarity_map(attribution, polarity))
+
+
+def integrated_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    polarity: str = "positive",
+    steps: int = 25,
+    internal_batch_size: int | None = None,
+    mean: Sequence[float] = KINETICS_MEAN,
+    std: Sequence[float] = KINETICS_STD,
+) -> Explanation:
+    """Integrated gradients from a black clip, as the reference computes them.
+
+    The baseline is black after normalisation (-mean / std per channel). The path integral is the left
+    Riemann sum over alpha = 0, 1/steps, ..., (steps - 1)/steps (Captum's ``riemann_left``), times
+    (input - baseline). ``internal_batch_size`` bounds how many path points go through the model at once.
+    """
+    if int(steps) != steps or steps < 2:
+        raise VideoAttrError(
+            f"Integrated gradients needs an integer steps >= 2, got {steps}: set steps=25 (the reference)."
+        )
+    if len(mean) != inputs.shape[1] or len(std) != inputs.shape[1]:
+        raise VideoAttrError(
+            f"mean and std need one value per channel, got {list(mean)} and {list(std)}: give 3 values each."
+        )
+    mean_t = torch.as_tensor(mean, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1, 1)
+    baseline = (-mean_t / std_t).expand_as(inputs)
+    attribution = IntegratedGradients(model).attribute(
+        _leaf(inputs),
+        baselines=baseline,
+        target=target,
+        n_steps=int(steps),
+        method="riemann_left",
+        internal_batch_size=internal_batch_size,
+    )
+    return Explanation(polarity_map(attribution, polarity))
+
+
+def smooth_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    polarity: str = "positive",
+    samples: int = 16,
+    stdev: float = 0.15,
+    seed: int = 0,
+    internal_batch_size: int | None = None,
+) -> Explanation:
+    """SmoothGrad: gradients averaged over ``samples`` noisy copies of the clip.
+
+    The noise is Gaussian with standard deviation ``stdev`` in normalised input units, drawn after
+    seeding with ``seed`` inside ``torch.random.fork_rng`` (the caller's random state is restored), so
+    equal seeds give equal maps. ``internal_batch_size`` bounds how many noisy copies go through the model at once.
+    """
+    if samples < 1 or stdev < 0:
+        raise VideoAttrError(
+            f"SmoothGrad needs samples >= 1 and stdev >= 0, got {samples} and {stdev}: set samples=16 stdev=0.15."
+        )
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        attribution = NoiseTunnel(Saliency(model)).attribute(
+            _leaf(inputs),
+            nt_type="smoothgrad",
+            nt_samples=int(samples),
+            nt_samples_batch_size=internal_batch_size,
+            stdevs=float(stdev),
+            target=target,
+            abs=False,
+        )
+    return Explanation(polarity_map(attribution, polarity))
+
+
+def _leaf(inputs: torch.Tensor) -> torch.Tensor:
+    """A copy of ``inputs`` that Captum can differentiate with respect to, leaving the caller's tensor alone."""
+    return inputs.detach().requires_grad_(True)
