@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
 from videoattr.data.classes import load_class_list
+from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
 
 
 def load_model(cfg: DictConfig) -> tuple[nn.Module, ModelSpec]:
     """Build the frozen, eval-mode network of a ``conf/model/*.yaml`` config and its spec."""
-    net = instantiate(cfg.net)
+    try:
+        net = instantiate(cfg.net)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, VideoAttrError):
+            raise err.__cause__ from None
+        raise
     net.eval().requires_grad_(False)
     spec = ModelSpec(
         name=cfg.name,
