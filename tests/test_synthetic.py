@@ -1,0 +1,121 @@
+from pathlib import Path
+
+import decord
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import videoattr
+from videoattr.metrics import clip_metrics, pointing_game
+from videoattr.models import load_model
+from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
+from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = videoattr.ASSETS / "synthetic" / "clips"
+
+
+@pytest.fixture(scope="module")
+def model():
+    net, spec = load_model(OmegaConf.load(ROOT / "conf" / "model" / "synthetic.yaml"))
+    return net, spec
+
+
+def predict(net, clips: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([net(chunk).argmax(1) for chunk in clips.split(25)])
+
+
+def test_same_seed_same_clip_and_labels_cycle():
+    a = render_clip(np.random.default_rng(7), 2)
+    b = render_clip(np.random.default_rng(7), 2)
+    assert all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2]))
+    assert not np.array_equal(a[0], render_clip(np.random.default_rng(8), 2)[0])
+    assert [SyntheticClips(8, seed=0)[i]["target"] for i in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ground_truth_is_exactly_the_target_pixels(seed):
+    world = World()
+    label = seed % len(CLASSES)
+    frames, mask, _ = render_clip(np.random.default_rng(seed), label, world)
+    without, _, _ = render_clip(np.random.default_rng(seed), label, world, with_target=False)
+    assert frames.shape == (16, 112, 112, 3) and mask.shape == (16, 112, 112) and mask.dtype == np.uint8
+    # the target is the only thing that differs, it has its colour, and nothing else does
+    assert np.array_equal((frames != without).any(-1), mask.astype(bool))
+    assert np.array_equal((frames == TARGET_COLOUR).all(-1), mask.astype(bool))
+    # it shows for one window of consecutive frames and moves the way its class says
+    present = np.flatnonzero(mask.any((1, 2)))
+    assert world.min_present <= len(present) <= world.max_present
+    assert np.array_equal(present, np.arange(present[0], present[-1] + 1))
+    first, last = (np.argwhere(mask[t]).mean(0) for t in present[[0, -1]])
+    motion = (last - first) / (len(present) - 1)
+    direction = np.array(DIRECTIONS[CLASSES[label]])
+    assert motion @ direction >= world.target_speed[0] - 0.5
+    assert abs(motion @ direction[::-1]) < 0.5
+
+
+def test_evidence_is_spread_over_the_frame():
+    centre = torch.zeros(16, 112, 112)
+    centre[:, 56, 56] = 1.0
+    masks = [torch.from_numpy(render_clip(np.random.default_rng([1, i]))[1]) for i in range(48)]
+    centroids = np.array([np.argwhere(m.numpy()).mean(0)[1:] for m in masks])
+    assert centroids.min(0).max() < 25 and centroids.max(0).min() > 87
+    assert np.mean([pointing_game(centre, m) for m in masks]) < 0.2
+
+
+def test_video_round_trip_is_lossless(tmp_path):
+    frames, mask, _ = render_clip(np.random.default_rng(3))
+    video = save_clip(tmp_path, "up-3", frames, mask)
+    decoded = decord.VideoReader(str(video)).get_batch(list(range(16))).asnumpy()
+    assert np.array_equal(decoded, frames)
+    assert np.array_equal(np.load(tmp_path / "up-3.npz")["mask"], mask)
+
+
+def test_shipped_clips_decode_with_masks_and_are_classified(model):
+    net, spec = model
+    assert spec.class_names == list(CLASSES) and spec.gradcam_layer == "layer4"
+    videos = sorted(CLIPS.glob("*.mp4"))
+    assert len(videos) >= 6 and {v.name.split("-")[0] for v in videos} == set(CLASSES)
+    clips, labels = [], []
+    for video in videos:
+        frames = decord.VideoReader(str(video)).get_batch(list(range(16))).asnumpy()
+        mask = np.load(video.with_suffix(".npz"))["mask"]
+        assert frames.shape == (16, 112, 112, 3) and mask.shape == (16, 112, 112) and mask.dtype == np.uint8
+        assert np.array_equal((frames == TARGET_COLOUR).all(-1), mask.astype(bool))
+        clips.append(normalise(frames))
+        labels.append(CLASSES.index(video.name.split("-")[0]))
+    assert predict(net, torch.stack(clips)).tolist() == labels
+
+
+def test_model_is_small_and_accurate_on_fresh_clips(model):
+    net, _ = model
+    assert (videoattr.ASSETS / "synthetic" / "model.pt").stat().st_size < 1_000_000
+    fresh = SyntheticClips(100, seed=12345)
+    items = [fresh[i] for i in range(len(fresh))]
+    clips = torch.stack([item["clip"] for item in items])
+    targets = torch.tensor([item["target"] for item in items])
+    assert (predict(net, clips) == targets).float().mean() >= 0.98
+
+
+def test_model_needs_the_evidence(model):
+    net, _ = model
+    clips, labels = [], []
+    for i in range(40):
+        frames, _, label = render_clip(np.random.default_rng([99, i]), i % 4, with_target=False)
+        clips.append(normalise(frames))
+        labels.append(label)
+    assert (predict(net, torch.stack(clips)) == torch.tensor(labels)).float().mean() < 0.5
+
+
+def test_ground_truth_map_is_more_faithful_than_a_wrong_one(model):
+    net, _ = model
+    frames, mask, label = render_clip(np.random.default_rng(5), 1)
+    gt = torch.from_numpy(mask).float()
+    wrong = gt.roll(56, dims=2)
+    kwargs = {"groups": ["faithfulness"], "steps": 8, "baseline": "zero"}
+    right_row = clip_metrics(net, normalise(frames), label, gt, **kwargs)
+    wrong_row = clip_metrics(net, normalise(frames), label, wrong, **kwargs)
+    assert right_row["deletion_auc"] < wrong_row["deletion_auc"]
+    assert right_row["insertion_auc"] > wrong_row["insertion_auc"]

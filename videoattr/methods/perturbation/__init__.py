@@ -1,0 +1,44 @@
+"""2D-EP, 3D-EP and STEP (Li et al., WACV 2021): extremal perturbation masks fitted with Lightning.
+
+``method(model, inputs, target, areas=(0.1,), trainer=None, logger=None, callbacks=None, seed=0,
+**options) -> Explanation``; ``options`` are the keys of ``PerturbationOptions``
+(conf/method/{2d_ep,3d_ep,step}.yaml), see ``fit.fit_masks`` for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import Logger
+from torch import nn
+
+from videoattr.methods import Explanation
+from videoattr.methods.perturbation.fit import fit_masks
+
+
+def _method(name: str, summary: str) -> Callable[..., Explanation]:
+    def explain_with_masks(
+        model: nn.Module,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        areas: float | Sequence[float] = (0.1,),
+        trainer: Mapping[str, Any] | None = None,
+        logger: Logger | bool | None = None,
+        callbacks: Sequence[pl.Callback] | None = None,
+        seed: int = 0,
+        **options: Any,
+    ) -> Explanation:
+        return fit_masks(name, model, inputs, target, areas, trainer, logger, callbacks, seed=seed, **options)
+
+    explain_with_masks.__doc__ = f"{summary}\n\n{fit_masks.__doc__}"
+    return explain_with_masks
+
+
+extremal_2d = _method("2d_ep", "2D-EP: every frame keeps the area (per-frame area regulariser).")
+extremal_3d = _method("3d_ep", "3D-EP: the T-frame volume keeps the area, free to move across frames.")
+step = _method("step", "STEP: 3D-EP with a growing area weight and the ellipsoid core smoothness loss.")
+
+__all__ = ["extremal_2d", "extremal_3d", "fit_masks", "step"]

@@ -1,0 +1,122 @@
+"""Run the perturbation fit with a Lightning Trainer and package the result as an Explanation."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger
+from torch import nn
+from torch.utils.data import DataLoader
+
+from videoattr.methods import Explanation
+from videoattr.methods.perturbation.module import TERMS, PerturbationFit
+from videoattr.methods.perturbation.options import check_areas, resolve_options
+
+# Lightning's advice that does not apply here (the "dataset" is the iteration index, the classifier
+# is in eval mode on purpose, short fits log less often than log_every_n_steps) and a deprecation
+# inside Lightning itself.
+_IRRELEVANT_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*module\(s\) in eval mode.*",
+    r".*smaller than the logging interval.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
+
+
+def trainer_kwargs(
+    iterations: int,
+    device: torch.device,
+    trainer: Mapping[str, Any] | None,
+    logger: Logger | bool | None,
+    callbacks: Sequence[pl.Callback] | None,
+) -> dict[str, Any]:
+    """Trainer arguments: ``trainer`` (e.g. conf/trainer/*.yaml) or, when None, a quiet trainer on
+    ``device``; plus the settings the fit needs (``iterations`` steps, one epoch, every rank sees
+    every step)."""
+    if isinstance(trainer, DictConfig):
+        trainer = OmegaConf.to_container(trainer, resolve=True)
+    if trainer is None:
+        kwargs: dict[str, Any] = {
+            "accelerator": "cpu" if device.type == "cpu" else "gpu",
+            "devices": 1 if device.index is None else [device.index],
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+        }
+    else:
+        kwargs = dict(trainer)
+    kwargs.setdefault("enable_checkpointing", False)
+    kwargs["logger"] = kwargs.get("logger", False) if logger is None else logger
+    kwargs["callbacks"] = [*kwargs.get("callbacks", []), *(callbacks or [])]
+    kwargs.update(max_steps=iterations, max_epochs=1, use_distributed_sampler=False)
+    return kwargs
+
+
+@contextmanager
+def quiet_lightning(silence_info: bool) -> Iterator[None]:
+    """Hide Lightning's inapplicable warnings and, if asked, its info lines (devices, tips)."""
+    lightning_log = logging.getLogger("pytorch_lightning")
+    level = lightning_log.level
+    if silence_info:
+        lightning_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for message in _IRRELEVANT_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            yield
+    finally:
+        lightning_log.setLevel(level)
+
+
+def fit_masks(
+    method: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    areas: float | Sequence[float] = (0.1,),
+    trainer: Mapping[str, Any] | None = None,
+    logger: Logger | bool | None = None,
+    callbacks: Sequence[pl.Callback] | None = None,
+    **options: Any,
+) -> Explanation:
+    """Optimise the masks of every (clip, area) pair of ``inputs`` in one Lightning fit.
+
+    method: '2d_ep', '3d_ep' or 'step' (its defaults); inputs: N x 3 x T x H x W normalised clips;
+    target: N class indices; areas: A fractions; trainer: Lightning Trainer arguments (None: a quiet
+    trainer on the clips' device); logger, callbacks: handed to the Trainer; options: the keys of
+    ``PerturbationOptions``.
+    Returns maps N x A x T x H x W (the final masks, in [0, 1]) with extras ``prob_preserved`` and
+    ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
+    ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
+    energy and the target probability of the perturbed clip, the preserved one for 'dual').
+    """
+    opts = resolve_options(method, options)
+    areas = check_areas(areas)
+    module = PerturbationFit(model, inputs, target, areas, opts)
+    kwargs = trainer_kwargs(opts.iterations, inputs.device, trainer, logger, callbacks)
+    with quiet_lightning(silence_info=trainer is None):
+        pl.Trainer(**kwargs).fit(module, DataLoader(range(opts.iterations), batch_size=None))
+    # Lightning's teardown leaves the module (classifier included) on the CPU, and "true" precision
+    # plugins convert it: give the classifier back on the clips' device and dtype.
+    module.to(inputs.device, inputs.dtype)
+    n, a = inputs.shape[0], len(areas)
+    with torch.no_grad():
+        pairs = torch.arange(n * a, device=inputs.device)
+        maps = module.generator.crop(module.padded_masks(pairs))
+    history = module.history.view(n, a, len(TERMS), -1).cpu().numpy()
+    probs = module.final_prob.view(n, a, 2).cpu().numpy()
+    return Explanation(
+        maps=maps.reshape(n, a, *maps.shape[1:]).float(),
+        areas=areas,
+        extras={
+            "prob_preserved": probs[..., 0],
+            "prob_deleted": probs[..., 1],
+            "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
+        },
+    )

@@ -1,0 +1,71 @@
+"""The energy terms, each per (clip, area) pair: Q values for Q pairs, no mixing between pairs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def preserve_reward(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-log p(target) of Q x K logits after softmax -> Q."""
+    return -logits.log_softmax(dim=1).gather(1, target[:, None]).squeeze(1)
+
+
+def delete_reward(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-log(1 - p(target)) of Q x K logits after softmax -> Q, computed from the other classes' logits."""
+    others = logits.scatter(1, target[:, None], float("-inf"))
+    return logits.logsumexp(dim=1) - others.logsumexp(dim=1)
+
+
+def area_zeros(area: float, size: int) -> int:
+    """Zeros at the head of the sorted reference for ``size`` mask values keeping ``area`` of them."""
+    return int(size * (1 - area))
+
+
+def area_loss(mask: torch.Tensor, zeros: torch.Tensor, per_frame: bool) -> torch.Tensor:
+    """Mean squared difference between the sorted mask values and the reference 0...0 1...1.
+
+    mask: Q x T x H' x W' padded masks; zeros: Q zero counts (per frame if ``per_frame``, else per
+    T x H' x W' volume). Returns Q.
+    """
+    values = mask.flatten(2) if per_frame else mask.flatten(1).unsqueeze(1)
+    ranked = values.sort(dim=-1).values
+    reference = torch.arange(ranked.shape[-1], device=mask.device) >= zeros[:, None]
+    return ((ranked - reference[:, None, :].to(ranked.dtype)) ** 2).mean(dim=(1, 2))
+
+
+def ellipsoid_kernel(shape: tuple[int, int, int]) -> torch.Tensor:
+    """D x h x w solid ellipsoid of 0/1 voxels: voxel centres within semi-axes shape / 2 of the centre."""
+    axes = [((torch.arange(n, dtype=torch.float64) - (n - 1) / 2) / (n / 2)) ** 2 for n in shape]
+    return (axes[0].view(-1, 1, 1) + axes[1].view(1, -1, 1) + axes[2].view(1, 1, -1) <= 1).float()
+
+
+def core_count(
+    area: float, volume: tuple[int, int, int], core_shape: tuple[int, int, int], fill: float
+) -> int:
+    """K = ceil(area x T H' W' / (D h w x fill)): how many ellipsoid cores fill ``area`` of the volume."""
+    return math.ceil(area * math.prod(volume) / (math.prod(core_shape) * fill))
+
+
+def core_loss(
+    mask: torch.Tensor,
+    kernel: torch.Tensor,
+    stride: tuple[int, int, int],
+    count: torch.Tensor,
+    order: torch.Tensor,
+) -> torch.Tensor:
+    """STEP's smoothness loss: the mask averaged over ellipsoid cores, top ``count`` pushed to 1, rest to 0.
+
+    mask: Q x T x H' x W'; kernel: D x h x w; count: Q core counts; order: a permutation of the R
+    core responses applied before the (stable) sort, so ties are broken at random. Returns Q: mean
+    squared error of the top part plus that of the rest.
+    """
+    responses = F.conv3d(mask.unsqueeze(1), (kernel / kernel.sum())[None, None].to(mask), stride=stride)
+    ranked = responses.flatten(1)[:, order].sort(dim=1, descending=True, stable=True).values
+    total = ranked.shape[1]
+    top = torch.arange(total, device=mask.device) < count[:, None]
+    top_error = ((ranked - 1) ** 2 * top).sum(dim=1) / count.clamp(min=1)
+    rest_error = (ranked**2 * ~top).sum(dim=1) / (total - count).clamp(min=1)
+    return top_error + rest_error

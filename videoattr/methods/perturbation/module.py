@@ -1,0 +1,180 @@
+"""The masks of many (clip, area) pairs as one LightningModule; one training step is one iteration.
+
+Pair q = clip * A + area. The energy is a sum of per-pair terms and SGD acts per element, so every
+pair follows the trajectory it would follow alone. Under DDP every rank holds all masks (same
+initialisation) but computes the energy only of the pairs it owns (q % world_size == rank), scaled
+by world_size: DDP's gradient average then gives every rank the full single-process gradient, the
+optimisers stay in lockstep, and every rank ends with all the final masks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from videoattr.errors import VideoAttrError
+from videoattr.methods.perturbation.losses import (
+    area_loss,
+    area_zeros,
+    core_count,
+    core_loss,
+    delete_reward,
+    ellipsoid_kernel,
+    preserve_reward,
+)
+from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator, auto_sigma
+from videoattr.methods.perturbation.options import PerturbationOptions
+from videoattr.methods.perturbation.pyramid import blur_pyramid, fade_pyramid, perturb
+
+TERMS = ("reward", "regulariser", "core", "prob")
+
+
+class PerturbationFit(pl.LightningModule):
+    """Extremal perturbation masks for N clips x A areas.
+
+    classifier: frozen eval-mode network; clips: N x 3 x T x H x W; target: N class indices.
+    ``masks`` (N A x T x grid) is the only parameter. After the fit ``history`` holds, per pair,
+    the weighted energy terms and the target probability at every iteration (N A x 4 x iterations,
+    rows in ``TERMS`` order) and ``final_prob`` the target probability of the preserved and of the
+    deleted clip under the final mask (N A x 2).
+    """
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        clips: torch.Tensor,
+        target: torch.Tensor,
+        areas: list[float],
+        opts: PerturbationOptions,
+    ):
+        super().__init__()
+        n, _, t, h, w = clips.shape
+        self.classifier, self.clips, self.opts = classifier, clips, opts
+        self.generator = SmoothMaskGenerator(
+            (h, w), opts.grid_step, opts.sigma or auto_sigma(h, w), opts.coldness
+        )
+        hp, wp = self.generator.padded_shape
+        pair_clip = torch.arange(n).repeat_interleave(len(areas))
+        pair_area = areas * n
+        self.masks = nn.Parameter(
+            torch.ones(n * len(areas), t, *self.generator.grid_shape, device=clips.device)
+        )
+        size = hp * wp if opts.per_frame else t * hp * wp
+        self.register_buffer("pair_clip", pair_clip, persistent=False)
+        self.register_buffer("pair_target", target.cpu()[pair_clip], persistent=False)
+        self.register_buffer(
+            "zeros", torch.tensor([area_zeros(a, size) for a in pair_area]), persistent=False
+        )
+        if opts.core_weight:
+            if any(k > s for k, s in zip(opts.core_shape, (t, hp, wp))):
+                raise VideoAttrError(
+                    f"STEP's core {list(opts.core_shape)} is larger than the {t} x {hp} x {wp} padded mask volume: "
+                    "lower core_shape."
+                )
+            counts = [core_count(a, (t, hp, wp), opts.core_shape, opts.core_fill) for a in pair_area]
+            self.register_buffer("core_counts", torch.tensor(counts), persistent=False)
+            self.register_buffer("core_kernel", ellipsoid_kernel(opts.core_shape), persistent=False)
+            self.core_positions = math.prod(
+                (extent - k) // s + 1 for extent, k, s in zip((t, hp, wp), opts.core_shape, opts.core_stride)
+            )
+        self.register_buffer("history", torch.zeros(len(pair_area), len(TERMS), opts.iterations))
+        self.register_buffer("final_prob", torch.zeros(len(pair_area), 2))
+        # Buffers are identical on every rank or filled per rank and summed at the end: no DDP broadcast.
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            self, [name for name, _ in self.named_buffers()]
+        )
+
+    def train(self, mode: bool = True) -> PerturbationFit:
+        super().train(mode)
+        self.classifier.eval()
+        return self
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        o = self.opts
+        return torch.optim.SGD([self.masks], lr=o.lr, momentum=o.momentum, dampening=o.dampening)
+
+    def on_fit_start(self) -> None:
+        clips = self.clips.to(self.device, self.masks.dtype)  # the dtype of a "true" precision plugin
+        self.pyramid = (
+            blur_pyramid(clips, self.opts.levels, self.opts.max_blur)
+            if self.opts.perturbation == "blur"
+            else fade_pyramid(clips, self.opts.levels)
+        )
+        self.owned = torch.arange(
+            self.global_rank, self.masks.shape[0], self.trainer.world_size, device=self.device
+        )
+        self.shuffle = torch.Generator(device=self.device)
+
+    def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
+        """The smooth masks of ``pairs`` with their margin, Q x T x H' x W'."""
+        return self.generator(self.masks[pairs])
+
+    def scores(self, pairs: torch.Tensor, mask: torch.Tensor, senses: tuple[str, ...]) -> list[torch.Tensor]:
+        """Logits of the clips of ``pairs`` perturbed with ``mask`` (Q x T x H x W), one Q x K tensor per
+        sense ('preserve' keeps the masked region, 'delete' perturbs it), from one batched forward."""
+        masks = [mask if sense == "preserve" else 1 - mask for sense in senses]
+        clips = perturb(self.pyramid, self.pair_clip[pairs].repeat(len(senses)), torch.cat(masks))
+        return list(self.classifier(clips).chunk(len(senses)))
+
+    def energy_terms(self, pairs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The weighted energy terms of ``pairs`` at iteration ``step`` and the target probability, each Q."""
+        o, target = self.opts, self.pair_target[pairs]
+        padded = self.padded_masks(pairs)
+        senses = ("preserve", "delete") if o.variant == "dual" else (o.variant,)
+        logits = self.scores(pairs, self.generator.crop(padded), senses)
+        rewards = {"preserve": preserve_reward, "delete": delete_reward}
+        reward = sum(rewards[sense](z, target) for sense, z in zip(senses, logits))
+        terms = {
+            "reward": o.reward_weight * reward,
+            "regulariser": o.area_weight
+            * o.area_growth**step
+            * area_loss(padded, self.zeros[pairs], o.per_frame),
+            "core": torch.zeros_like(reward),
+            "prob": logits[0].softmax(dim=1).gather(1, target[:, None]).squeeze(1).detach(),
+        }
+        if o.core_weight and step >= o.core_start:
+            self.shuffle.manual_seed(o.seed * 1_000_003 + step)
+            order = torch.randperm(self.core_positions, generator=self.shuffle, device=self.device)
+            counts = self.core_counts[pairs]
+            terms["core"] = o.core_weight * core_loss(padded, self.core_kernel, o.core_stride, counts, order)
+        return terms
+
+    def training_step(self, step: int, batch_idx: int) -> torch.Tensor:
+        """``step`` is the iteration index (the dataloader yields 0 .. iterations - 1)."""
+        pairs = self.owned
+        terms = self.energy_terms(pairs, step)
+        self.history[pairs, :, step] = torch.stack([terms[k].detach() for k in TERMS], dim=1).to(
+            self.history.dtype
+        )
+        every = self.trainer.log_every_n_steps
+        if every and ((step + 1) % every == 0 or step + 1 == self.opts.iterations):
+            # Only on the steps the loggers write: each self.log costs milliseconds.
+            total = self.masks.shape[0]
+            self.log_dict(
+                {k: v.detach().sum() / total for k, v in terms.items()},
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+                sync_dist=True,
+                reduce_fx="sum",
+            )
+        energy = terms["reward"] + terms["regulariser"] + terms["core"]
+        return energy.sum() * self.trainer.world_size
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.masks.clamp_(0, 1)
+
+    def on_train_end(self) -> None:
+        pairs = self.owned
+        with torch.no_grad():
+            logits = self.scores(pairs, self.generator.crop(self.padded_masks(pairs)), ("preserve", "delete"))
+            target = self.pair_target[pairs][:, None]
+            probs = [z.float().softmax(dim=1).gather(1, target).squeeze(1) for z in logits]
+            self.final_prob[pairs] = torch.stack(probs, dim=1).to(self.final_prob.dtype)
+        for buffer in (self.history, self.final_prob):
+            buffer.copy_(self.trainer.strategy.reduce(buffer, reduce_op="sum"))
