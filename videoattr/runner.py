@@ -235,7 +235,7 @@ class Job:
         rows = self.store.rows()
         numeric = {}
         for key in (rows[0] if rows else {}):
-            values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+            values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not np.isnan(r[key])]
             if values and key not in ("target", "predicted", "seed"):
                 numeric[key] = float(np.nanmean(values))
         return {
