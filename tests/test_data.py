@@ -311,6 +311,16 @@ def test_datamodule_batches(tmp_path, write_video, make_graded_frames):
     assert batches[1]["frame_indices"].tolist() == [[0, 1, 2, 3, 4, 5, 6, 7, 7, 7]]
 
 
+def test_limit_keeps_the_first_clips_in_name_order(tmp_path, write_video, make_graded_frames):
+    for name in ("c-1", "a-2", "b-3"):
+        write_video(tmp_path / f"{name}.mp4", make_graded_frames(8, 32, 32))
+    spec = tiny_spec(8, class_names=["a", "b", "c"])
+    dataset = build_dataset(dataset_cfg(root=str(tmp_path), limit=2), spec)
+    assert [dataset.clip_name(i) for i in range(len(dataset))] == ["a-2", "b-3"]
+    with pytest.raises(VideoAttrError, match="dataset.limit must be a positive number of clips, got 0"):
+        build_dataset(dataset_cfg(root=str(tmp_path), limit=0), spec)
+
+
 # Shipped demo clips ------------------------------------------------------------------------------
 
 

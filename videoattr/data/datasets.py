@@ -106,7 +106,7 @@ class VideoDataset(Dataset):
     cropped), ``frame_indices`` T int64, and ``gt_mask`` T x H x W float32 when ``masks`` is true.
     Labels come from ``labels`` (clip name or file name -> label) or else from the clip names, and
     are looked up in ``classes`` (None: labels are class indices) and its ``aliases`` (alias -> class
-    name). ``seed`` fixes 'random' sampling.
+    name). ``seed`` fixes 'random' sampling; ``limit`` keeps the first clips in name order.
     """
 
     def __init__(
@@ -120,9 +120,12 @@ class VideoDataset(Dataset):
         short_clips: str = "error",
         masks: bool = False,
         seed: int = 0,
+        limit: int | None = None,
     ):
         check_sampling(sampling, short_clips)
-        self.paths = list_clips(root)
+        if limit is not None and int(limit) < 1:
+            raise VideoAttrError(f"dataset.limit must be a positive number of clips, got {limit}: use e.g. dataset.limit=2 or null for all.")
+        self.paths = list_clips(root)[:limit]
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed
         labels = labels or {}
@@ -220,4 +223,5 @@ def build_dataset(dataset_cfg: DictConfig, spec: ModelSpec, seed: int = 0) -> Vi
         short_clips=dataset_cfg.get("short_clips", "error"),
         masks=bool(dataset_cfg.get("masks", False)),
         seed=seed,
+        limit=dataset_cfg.get("limit"),
     )
