@@ -1,0 +1,131 @@
+"""End-to-end runs of ``python run.py`` on real video files, read back from disk."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKPROP = ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre"]
+FAST = ["metrics.groups=[localisation,smoothness]", "dataset.limit=1"]
+
+
+def run(*overrides, cwd=ROOT, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS="2", VIDEOATTR_OFFLINE="1")
+    out = subprocess.run([sys.executable, str(ROOT / "run.py"), *overrides], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=900)
+    if check:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def job_dir(prefix: Path) -> Path:
+    """The one job directory of a sweep under ``prefix`` (<sweep>/<model>/<method>/<overrides>)."""
+    (results,) = prefix.rglob("results.csv")
+    return results.parent
+
+
+def read_npz(path: Path) -> dict:
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def test_help_lists_the_config_groups():
+    out = run("--help")
+    for group in ("model:", "dataset:", "method:", "trainer:", "logger:", "metrics:"):
+        assert group in out.stdout
+    for option in ("r2plus1d", "i3d", "tsm_epic_noun", "kinetics_demo", "step", "grad_cam"):
+        assert option in out.stdout
+
+
+def test_cfg_job_prints_the_composed_config():
+    out = run("model=r3d", "method=grad_cam", "area=[0.05,0.1]", "--cfg", "job")
+    assert "name: r3d" in out.stdout and "name: grad_cam" in out.stdout
+    assert "- 0.05" in out.stdout and "- 0.1" in out.stdout
+
+
+def test_torchvision_model_on_kinetics_demo_video(tmp_path):
+    out = run("model=r2plus1d", "model.weights=none", "dataset=kinetics_demo", "dataset.limit=1",
+              "method=grad_cam", "target=predicted", "metrics.groups=[smoothness]", f"hydra.run.dir={tmp_path}")
+    assert str(tmp_path) in out.stdout.splitlines()[-1]
+    data = read_npz(tmp_path / "clips" / "abseiling-4lFmhj4x43c_66_10.npz")
+    assert data["maps"].shape == (1, 16, 112, 112)
+    assert data["maps"].min() >= 0 and data["maps"].max() == pytest.approx(1.0)
+    assert data["probabilities"].shape == (400,)
+    assert int(data["predicted"]) == int(data["target"]) == int(data["probabilities"].argmax())
+    assert str(data["method"]) == "grad_cam" and str(data["model"]) == "r2plus1d"
+    assert data["frame_indices"].tolist() == list(range(16))
+    row = pd.read_csv(tmp_path / "results.csv").iloc[0]
+    assert row["clip"] == "abseiling-4lFmhj4x43c_66_10" and row["label"] == "abseiling"
+    assert row["predicted_name"] == json.loads((ROOT / "videoattr/assets/demo/kinetics/classes.json").read_text())[row["predicted"]]
+    assert {"tv_space", "tv_time"} <= set(row.index)
+    with Image.open(tmp_path / "figures" / "abseiling-4lFmhj4x43c_66_10.png") as png:
+        assert png.format == "PNG"
+    with Image.open(tmp_path / "figures" / "abseiling-4lFmhj4x43c_66_10.gif") as gif:
+        assert gif.n_frames == 16 and gif.size == (2 * 112, 112)
+    assert (tmp_path / ".hydra" / "config.yaml").is_file()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["clips_done"] == 1 and summary["method"] == "grad_cam"
+
+
+@pytest.mark.parametrize("model, dataset, label", [("r3d", "kinetics_demo", "abseiling"),
+                                                   ("mc3", "kinetics_demo", "abseiling"),
+                                                   ("tsm_epic_noun", "epic_noun_demo", "cloth"),
+                                                   ("tsm_epic_verb", "epic_verb_demo", "open")])
+def test_more_models_and_demo_datasets(tmp_path, model, dataset, label):
+    run(f"model={model}", "model.weights=none", f"dataset={dataset}", "method=grad", *FAST,
+        f"hydra.run.dir={tmp_path}")
+    row = pd.read_csv(tmp_path / "results.csv").iloc[0]
+    assert row["label"] == label and row["target_name"] == label and row["model"] == model
+
+
+def test_every_backprop_method_in_one_sweep(tmp_path):
+    run("-m", f"method={','.join(BACKPROP)}", *FAST, f"hydra.sweep.dir={tmp_path}")
+    for method in BACKPROP:
+        job = job_dir(tmp_path / "synthetic" / method)
+        data = read_npz(next((job / "clips").glob("*.npz")))
+        assert data["maps"].shape == (1, 16, 112, 112) and data["maps"].min() >= 0
+        row = pd.read_csv(job / "results.csv").iloc[0]
+        assert row["method"] == method and 0 <= row["pointing_game"] <= 1 and 0 <= row["energy_in_mask"] <= 1
+    assert (tmp_path / "summary.csv").is_file()
+
+
+def test_perturbation_methods_with_several_areas(tmp_path):
+    run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST,
+        f"hydra.sweep.dir={tmp_path}")
+    for method in ("2d_ep", "3d_ep", "step"):
+        job = job_dir(tmp_path / "synthetic" / method)
+        assert "area=[0.05,0.1]" in str(job.relative_to(tmp_path))
+        data = read_npz(next((job / "clips").glob("*.npz")))
+        assert data["maps"].shape == (2, 16, 112, 112)
+        assert data["areas"].tolist() == [0.05, 0.1]
+        assert 0 <= data["maps"].min() and data["maps"].max() <= 1
+        assert data["prob_preserved"].shape == (2,)
+        assert data["history_reward"].shape == (2, 3)
+        table = pd.read_csv(job / "results.csv")
+        assert table["area"].tolist() == [0.05, 0.1]
+        assert np.allclose(table["prob_preserved"], data["prob_preserved"])
+
+
+def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
+    rng = np.random.default_rng(0)
+    for name in ("up-a", "left-b"):
+        write_frames(tmp_path / "clips" / name, rng.integers(0, 255, (16, 112, 112, 3), dtype=np.uint8), "png")
+    runs = {}
+    for target in ("label", "2", "right", "predicted"):
+        out_dir = tmp_path / f"run_{target}"
+        run("dataset=frames", f"dataset.root={tmp_path / 'clips'}", "dataset.classes=${asset:synthetic/classes.json}",
+            "method=grad", f"target={target}", "metrics.groups=[smoothness]", f"hydra.run.dir={out_dir}")
+        runs[target] = pd.read_csv(out_dir / "results.csv").set_index("clip")
+    classes = json.loads((ROOT / "videoattr/assets/synthetic/classes.json").read_text())
+    assert runs["label"].loc["up-a", "target_name"] == "up"
+    assert runs["label"].loc["left-b", "target"] == classes.index("left")
+    assert (runs["2"]["target"] == 2).all()
+    assert (runs["right"]["target"] == classes.index("right")).all()
+    assert (runs["predicted"]["target"] == runs["predicted"]["predicted"]).all()
