@@ -1,6 +1,7 @@
 """Sweep summaries and the static HTML report, opened in a real headless browser."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from videoattr import ASSETS
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.viz import save_animation
 
@@ -24,8 +26,19 @@ def fake_job(directory: Path, method: str, area: float, value: float, clips=("c1
     for clip in clips:
         gif = store.figure_path(clip, ".gif")
         atomic_write(gif, lambda tmp: save_animation(tmp, frames, np.full((1, 2, 8, 8), value)))
-        row = {"clip": clip, "label": "up", "target_name": "up", "model": "synthetic", "method": method,
-               "area": area, "seconds": 1.0, "pointing": value, "target": 0, "predicted": 0, "seed": 0}
+        row = {
+            "clip": clip,
+            "label": "up",
+            "target_name": "up",
+            "model": "synthetic",
+            "method": method,
+            "area": area,
+            "seconds": 1.0,
+            "pointing": value,
+            "target": 0,
+            "predicted": 0,
+            "seed": 0,
+        }
         store.save_clip(clip, {}, [row])
     store.write_tables([], {})
 
@@ -39,7 +52,9 @@ def sweep(tmp_path):
 
 
 def test_summarize_means_per_model_method_area_and_plots(sweep):
-    out = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep)], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "scripts/summarize.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     summary = pd.read_csv(sweep / "summary.csv")
     step = summary[summary.method == "step"].sort_values("area")
@@ -53,8 +68,12 @@ def test_summarize_means_per_model_method_area_and_plots(sweep):
 
 
 def test_summarize_names_a_missing_directory(tmp_path):
-    out = subprocess.run([sys.executable, "scripts/summarize.py", str(tmp_path / "nope")], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "scripts/summarize.py", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0
     assert "does not exist" in out.stderr.strip().splitlines()[-1]
 
@@ -63,29 +82,94 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_factory):
-    out = subprocess.run([sys.executable, "scripts/report.py", str(sweep)], cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    page = (sweep / "report.html").read_text()
-    assert page.count("data:image/gif;base64,") == 6  # 2 clips x 3 jobs
-    assert "data:image/png;base64," in page
+def images_in_chromium(page: str, folder: Path, profile: Path) -> str:
+    """Open ``page`` in headless chromium; returns 'images:<count> broken:<count>' once it has loaded
+    (an image is broken when it did not decode: naturalWidth 0)."""
     browser = chromium()
     if browser is None:
         assert not os.environ.get("CI"), "CI must install chromium (.ci/run does)"
         pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
-    # The page's script-free DOM is dumped after load; every image must have decoded (naturalWidth > 0).
-    probe = sweep / "probe.html"
-    probe.write_text(page.replace(
-        "</body>",
-        "<script>window.onload=()=>{const bad=[...document.images].filter(i=>!i.complete||i.naturalWidth===0);"
-        "document.title='images:'+document.images.length+' broken:'+bad.length;};</script></body>",
-    ))
-    profile = tmp_path_factory.mktemp("chromium-profile")
+    probe = folder / "probe.html"
+    probe.write_text(
+        page.replace(
+            "</body>",
+            "<script>window.onload=()=>{"
+            "const bad=[...document.images].filter(i=>!i.complete||i.naturalWidth===0);"
+            "document.title='images:'+document.images.length+' broken:'+bad.length;};</script></body>",
+        )
+    )
     dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "<title>images:8 broken:0</title>" in dom.stdout
+    return re.search(r"<title>(images:\d+ broken:\d+)</title>", dom.stdout).group(1)
+
+
+def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_factory):
+    out = subprocess.run(
+        [sys.executable, "scripts/report.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    page = (sweep / "report.html").read_text()
+    assert page.count("data:image/gif;base64,") == 6  # 2 clips x 3 jobs
+    assert "data:image/png;base64," in page
+    assert images_in_chromium(page, sweep, tmp_path_factory.mktemp("chromium-profile")) == "images:8 broken:0"
+
+
+@pytest.mark.slow
+def test_report_of_a_real_sweep_shows_both_methods_summary_and_plots(tmp_path, tmp_path_factory):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for suffix in (".mp4", ".npz"):
+        shutil.copy(ASSETS / "synthetic" / "clips" / f"up-100_0{suffix}", clips)
+    sweep = tmp_path / "sweep"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "-m",
+            "method=grad,grad_cam",
+            f"dataset.root={clips}",
+            "metrics.groups=[localisation]",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = subprocess.run(
+        [sys.executable, "scripts/report.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    page = (sweep / "report.html").read_text()
+    results = pd.read_csv(sweep / "all_results.csv")
+    assert sorted(results["method"]) == ["grad", "grad_cam"]
+    assert "<h3>up-100_0</h3>" in page
+    for method in ("grad", "grad_cam"):
+        assert f"<figcaption>{method} / synthetic</figcaption>" in page
+    summary = pd.read_csv(sweep / "summary.csv")
+    for value in summary["pointing_game"]:
+        assert f"<td>{value:.4g}</td>" in page
+    plots = sorted(sweep.glob("plot_*.png"))
+    assert {"plot_pointing_game.png", "plot_seconds.png"} <= {p.name for p in plots}
+    assert page.count("data:image/gif;base64,") == 2 and page.count("data:image/png;base64,") == len(plots)
+    shown = images_in_chromium(page, tmp_path, tmp_path_factory.mktemp("chromium-profile"))
+    assert shown == f"images:{2 + len(plots)} broken:0"

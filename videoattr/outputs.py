@@ -75,7 +75,7 @@ class RunStore:
     def rows(self) -> list[dict]:
         """Result rows of every completed clip of this config, in clip-name order."""
         rows = []
-        for path in sorted((self.root / "clips").glob("*.npz")):
+        for path in sorted((self.root / "clips").glob("[!.]*.npz")):
             with np.load(path) as data:
                 if str(data["config_hash"]) == self.config_hash:
                     rows.extend(json.loads(str(data["rows"])))

@@ -14,7 +14,6 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -22,9 +21,11 @@ from videoattr.api import explain
 from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PERTURBATION_METHODS, get_method
+from videoattr.methods.perturbation.options import resolve_options
 from videoattr.methods.polarity import display_normalize
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
+from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
     }
     if cfg.method.name in PERTURBATION_METHODS:
         known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
+        # Check the fit's own options (iterations, variant, ...) now rather than at every clip.
+        resolve_options(cfg.method.name, {k: v for k, v in options.items() if k not in accepted})
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value
@@ -93,13 +96,6 @@ def resolve_target(target, item: dict, logits: torch.Tensor, class_names: list[s
     raise VideoAttrError(f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list.")
 
 
-def build_logger(cfg: DictConfig, run_dir: Path):
-    """The Lightning logger of ``conf/logger`` (None for logger=none)."""
-    if not cfg.get("logger") or "_target_" not in cfg.logger:
-        return None
-    return instantiate(cfg.logger, save_dir=str(run_dir))
-
-
 def display_maps(maps: np.ndarray, method: str) -> np.ndarray:
     """A x T x H x W raw maps -> [0, 1] for figures (masks and Grad-CAM are already in [0, 1])."""
     if method in PERTURBATION_METHODS + ("grad_cam",):
@@ -119,7 +115,8 @@ class Job:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         self.net, self.spec = load_model(cfg.model)
         self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
-        self.options = method_options(cfg, self.spec, self.areas, build_logger(cfg, run_dir))
+        self.tracker = Tracker(cfg, run_dir)
+        self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         self.store = RunStore(run_dir, config_hash(cfg))
         self.writes = rank_zero_only.rank == 0
         self.errors: list[dict] = []
@@ -133,7 +130,7 @@ class Job:
             if not self.cfg.overwrite and self.store.is_done(name):
                 log.info("skipping %s: results exist (overwrite=true recomputes)", name)
                 continue
-            item = self._guard(name, lambda: self.dataset[index])
+            item = self._guard([name], lambda: self.dataset[index])
             if item is not None:
                 batch.append(item)
             if len(batch) == batch_size:
@@ -141,19 +138,32 @@ class Job:
                 batch = []
         if batch:
             self._explain_batch(batch)
+        self._check_any_done()
         if self.writes:
-            self.store.write_tables(self.errors, self._summary())
+            summary = self._summary()
+            self.store.write_tables(self.errors, summary)
+            self.tracker.finish(self.store.rows(), summary)
 
-    def _guard(self, name: str, work):
-        """Run ``work()``; a user-level error of one clip is recorded unless fail_fast."""
+    def _guard(self, names: list[str], work):
+        """Run ``work()``; a user-level error is recorded for each clip of ``names`` unless fail_fast."""
         try:
             return work()
         except VideoAttrError as err:
             if self.cfg.fail_fast:
                 raise
-            log.error("clip %s failed: %s", name, err)
-            self.errors.append({"clip": name, "error": str(err)})
+            for name in names:
+                log.error("clip %s failed: %s", name, err)
+                self.errors.append({"clip": name, "error": str(err)})
             return None
+
+    def _check_any_done(self) -> None:
+        """Raise when every clip failed: the run has no result to write."""
+        if not self.errors or self.store.rows():
+            return
+        first = self.errors[0]["error"]
+        if len(self.errors) == 1:
+            raise VideoAttrError(first)
+        raise VideoAttrError(f"All {len(self.errors)} clips failed, the first ({self.errors[0]['clip']}) with: {first}")
 
     def _explain_batch(self, items: list[dict]) -> None:
         with torch.no_grad():
@@ -161,14 +171,19 @@ class Job:
         self._check_classes(logits)
         jobs = []
         for item, row in zip(items, logits):
-            target = self._guard(item["name"], lambda: resolve_target(self.cfg.target, item, row, self.spec.class_names))
+            target = self._guard([item["name"]], lambda: resolve_target(self.cfg.target, item, row, self.spec.class_names))
             if target is not None:
                 jobs.append((item, row, target))
         if not jobs:
             return
         clips = torch.stack([item["clip"] for item, _, _ in jobs])
         start = time.perf_counter()
-        result = explain(self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options)
+        result = self._guard(
+            [item["name"] for item, _, _ in jobs],
+            lambda: explain(self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options),
+        )
+        if result is None:
+            return
         seconds = (time.perf_counter() - start) / len(jobs)
         self.seconds.extend([seconds] * len(jobs))
         if self.writes:
@@ -220,6 +235,8 @@ class Job:
             seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history,
         )
         self.store.save_clip(name, arrays, rows)
+        media = [self.store.figure_path(name, s) for s in (".png", ".gif")] if self.cfg.figures else []
+        self.tracker.log_clip(name, rows, media)
 
     def _metrics(self, item: dict, target: int, maps: np.ndarray) -> list[dict]:
         """Per-area metric dicts (empty when no metrics are configured)."""
@@ -250,10 +267,10 @@ def run(cfg: DictConfig) -> Path:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         job = Job(cfg, run_dir)
+        job.run()
     except VideoAttrError:
         _remove_if_empty(run_dir)
         raise
-    job.run()
     if job.writes:
         done = len({r["clip"] for r in job.store.rows()})
         print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")

@@ -1,0 +1,77 @@
+"""A run killed midway (SIGKILL, as a preempted cluster job) resumes: finished clips are skipped,
+half-written files never count as results, the rest is computed."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from videoattr import ASSETS
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = ("down-100_0", "up-100_0")  # explained in this (sorted) order
+
+
+@pytest.fixture
+def two_clips(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for clip in CLIPS:
+        for suffix in (".mp4", ".npz"):
+            shutil.copy(ASSETS / "synthetic" / "clips" / f"{clip}{suffix}", folder)
+    return folder
+
+
+def command(clips: Path, run_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "run.py",
+        "method=step",
+        "method.iterations=8",
+        f"dataset.root={clips}",
+        "metrics.groups=[localisation]",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_where_it_stopped(two_clips, tmp_path):
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    first, second = (run_dir / "clips" / f"{clip}.npz" for clip in CLIPS)
+    job = subprocess.Popen(
+        command(two_clips, run_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not first.exists() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+    assert first.exists(), "the run never finished its first clip"
+    assert not second.exists() and not (run_dir / "results.csv").exists(), "the run ended before the kill"
+    finished = first.read_bytes()
+    # What a kill during the second clip's write leaves: atomic_write's temporary file, half written.
+    partial = run_dir / "clips" / f".{second.name}.k1ll3d.npz"
+    partial.write_bytes(finished[: len(finished) // 2])
+
+    rerun = subprocess.run(command(two_clips, run_dir), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = rerun.stdout + rerun.stderr
+    assert f"skipping {CLIPS[0]}: results exist" in log
+    assert f"skipping {CLIPS[1]}" not in log
+    assert first.read_bytes() == finished  # not recomputed
+    with np.load(second) as data:
+        assert data["maps"].shape == (1, 16, 112, 112)
+    results = pd.read_csv(run_dir / "results.csv")
+    assert sorted(results["clip"]) == list(CLIPS)
+    assert (results["method"] == "step").all() and (results["area"] == 0.1).all()
