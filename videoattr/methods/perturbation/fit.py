@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from videoattr.methods import Explanation
+from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
 from videoattr.methods.perturbation.options import check_areas, resolve_options
 
@@ -90,18 +92,22 @@ def fit_masks(
     method: '2d_ep', '3d_ep' or 'step' (its defaults); inputs: N x 3 x T x H x W normalised clips;
     target: N class indices; areas: A fractions; trainer: Lightning Trainer arguments (None: a quiet
     trainer on the clips' device); logger, callbacks: handed to the Trainer; options: the keys of
-    ``PerturbationOptions``.
+    ``PerturbationOptions`` (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit).
     Returns maps N x A x T x H x W (the final masks, in [0, 1]) with extras ``prob_preserved`` and
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
     ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
-    energy and the target probability of the perturbed clip, the preserved one for 'dual').
+    energy and the target probability of the perturbed clip, the preserved one for 'dual'; as many
+    iterations as ran) and ``iterations`` (N x A: the iterations run, fewer than asked after an early stop).
     """
     opts = resolve_options(method, options)
     areas = check_areas(areas)
     module = PerturbationFit(model, inputs, target, areas, opts)
+    if opts.early_stop_tol is not None:
+        callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
     kwargs = trainer_kwargs(opts.iterations, inputs.device, trainer, logger, callbacks)
     with quiet_lightning(silence_info=trainer is None):
-        pl.Trainer(**kwargs).fit(module, DataLoader(range(opts.iterations), batch_size=None))
+        fitter = pl.Trainer(**kwargs)
+        fitter.fit(module, DataLoader(range(opts.iterations), batch_size=None))
     # Lightning's teardown leaves the module (classifier included) on the CPU, and "true" precision
     # plugins convert it: give the classifier back on the clips' device and dtype.
     module.to(inputs.device, inputs.dtype)
@@ -109,7 +115,8 @@ def fit_masks(
     with torch.no_grad():
         pairs = torch.arange(n * a, device=inputs.device)
         maps = module.generator.crop(module.padded_masks(pairs))
-    history = module.history.view(n, a, len(TERMS), -1).cpu().numpy()
+    ran = fitter.global_step
+    history = module.history[..., :ran].reshape(n, a, len(TERMS), ran).cpu().numpy()
     probs = module.final_prob.view(n, a, 2).cpu().numpy()
     return Explanation(
         maps=maps.reshape(n, a, *maps.shape[1:]).float(),
@@ -118,5 +125,6 @@ def fit_masks(
             "prob_preserved": probs[..., 0],
             "prob_deleted": probs[..., 1],
             "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
+            "iterations": np.full((n, a), ran),
         },
     )

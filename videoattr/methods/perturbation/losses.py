@@ -28,12 +28,26 @@ def area_loss(mask: torch.Tensor, zeros: torch.Tensor, per_frame: bool) -> torch
     """Mean squared difference between the sorted mask values and the reference 0...0 1...1.
 
     mask: Q x T x H' x W' padded masks; zeros: Q zero counts (per frame if ``per_frame``, else per
-    T x H' x W' volume). Returns Q.
+    T x H' x W' volume). Returns Q. The squared differences are summed in mask order, so the sort
+    reduces to a selection: which values meet the ones of the reference.
     """
     values = mask.flatten(2) if per_frame else mask.flatten(1).unsqueeze(1)
-    ranked = values.sort(dim=-1).values
-    reference = torch.arange(ranked.shape[-1], device=mask.device) >= zeros[:, None]
-    return ((ranked - reference[:, None, :].to(ranked.dtype)) ** 2).mean(dim=(1, 2))
+    return ((values - sorted_ones(values.detach(), zeros)) ** 2).mean(dim=(1, 2))
+
+
+def sorted_ones(values: torch.Tensor, zeros: torch.Tensor) -> torch.Tensor:
+    """Q x R x S values -> Q x R x S, 1 where a value lands at place ``zeros[q]`` or later when its row
+    is sorted ascending (stable: of equal values the later ones go last), else 0."""
+    ones = torch.empty_like(values)
+    size = values.shape[-1]
+    for q, count in enumerate(zeros.tolist()):
+        row = values[q]
+        threshold = row.kthvalue(count + 1, dim=-1, keepdim=True).values
+        above, tied = row > threshold, row == threshold
+        places_left = size - count - above.sum(dim=-1, keepdim=True)
+        from_end = tied.flip(-1).cumsum(dim=-1).flip(-1)
+        ones[q] = above | (tied & (from_end <= places_left))
+    return ones
 
 
 def ellipsoid_kernel(shape: tuple[int, int, int]) -> torch.Tensor:

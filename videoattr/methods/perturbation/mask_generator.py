@@ -67,12 +67,57 @@ class SmoothMaskGenerator(nn.Module):
         q, t = params.shape[:2]
         s, (hm, wm), (ho, wo) = self.step, self.mid_shape, self.padded_shape
         cols = F.unfold(params.reshape(q * t, 1, *self.grid_shape), 2 * self.radius + 1, padding=self.padding)
-        values = cols.view(q * t, -1, hm, 1, wm, 1) * self.weight.view(-1, 1, s, 1, s)
-        pooled = (values * torch.softmax(self.coldness * values, dim=1)).sum(dim=1)
-        pooled = pooled.reshape(q, t, hm * s, wm * s)[..., :ho, :wo]
-        return pooled.clamp(0, 1)
+        pooled = SmoothMax.apply(cols, self.weight.flatten(1), self.coldness)
+        pooled = pooled.view(q, t, s, s, hm, wm).permute(0, 1, 4, 2, 5, 3).reshape(q, t, hm * s, wm * s)
+        return pooled[..., :ho, :wo].clamp(0, 1)
 
     def crop(self, padded: torch.Tensor) -> torch.Tensor:
         """Padded masks ... x padded_shape -> masks ... x H x W (the frame without its margin)."""
         m, (h, w) = self.margin, self.size
         return padded[..., m : m + h, m : m + w]
+
+
+class SmoothMax(torch.autograd.Function):
+    """The smooth max over neighbour cells, one frame at a time.
+
+    cols: B x J x P, the J cell values around each of P step x step blocks; weight: J x S, the
+    weight of each cell for the S = step^2 pixels of a block. Returns B x S x P:
+    sum_j v_j softmax(coldness v)_j with v_j = weight_j cols_j, evaluated as
+    max_j v_j - sum_j (max_j v_j - v_j) softmax_j so that rounding never lifts it above the largest
+    value (the clamp to [0, 1] then passes its gradient as it should). Per frame the J x S x P
+    values stay in cache and the backward recomputes them rather than storing them.
+    """
+
+    @staticmethod
+    def _gaps(cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> tuple[torch.Tensor, ...]:
+        """One frame's max_j v_j (S x P), gaps max_j v_j - v_j and exp(-coldness gap) (J x S x P)."""
+        values = weight.unsqueeze(2) * cols.unsqueeze(1)
+        top = values.amax(dim=0)
+        gaps = torch.sub(top, values, out=values)
+        return top, gaps, torch.mul(gaps, -coldness).exp_()
+
+    @staticmethod
+    def forward(ctx, cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> torch.Tensor:
+        b, _, p = cols.shape
+        pooled, total = cols.new_empty(b, weight.shape[1], p), cols.new_empty(b, weight.shape[1], p)
+        for i in range(b):
+            top, gaps, exps = SmoothMax._gaps(cols[i], weight, coldness)
+            torch.sum(exps, dim=0, out=total[i])
+            torch.sub(top, gaps.mul_(exps).sum(dim=0).div_(total[i]), out=pooled[i])
+        ctx.save_for_backward(cols, weight, pooled, total)
+        ctx.coldness = coldness
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        cols, weight, pooled, total = ctx.saved_tensors
+        c = ctx.coldness
+        # grad d pooled / d v_j = grad softmax_j (1 + c (v_j - pooled)) = e_j (offset - slope gap_j)
+        slope = grad * c / total
+        grad_cols = torch.empty_like(cols)
+        for i in range(cols.shape[0]):
+            top, gaps, exps = SmoothMax._gaps(cols[i], weight, c)
+            offset = (top - pooled[i]).mul_(c).add_(1).mul_(grad[i]).div_(total[i])
+            dv = gaps.mul_(slope[i]).neg_().add_(offset).mul_(exps)
+            torch.bmm(weight.unsqueeze(1), dv, out=grad_cols[i].unsqueeze(1))
+        return grad_cols, None, None

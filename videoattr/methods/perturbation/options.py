@@ -48,6 +48,10 @@ class PerturbationOptions:
     dampening: float = 0.9
     # Seeds STEP's tie-breaking shuffle (per iteration, shared by all pairs and ranks).
     seed: int = 0
+    # Stop once no mask parameter has moved by more than early_stop_tol for early_stop_patience
+    # iterations in a row (None: run every iteration, as the paper does).
+    early_stop_tol: float | None = None
+    early_stop_patience: int = 10
 
 
 DEFAULTS = {
@@ -79,6 +83,11 @@ def resolve_options(method: str, options: Mapping[str, Any]) -> PerturbationOpti
         )
     if opts.iterations < 1:
         raise VideoAttrError(f"iterations is {opts.iterations}: set it to 1 or more.")
+    if opts.early_stop_tol is not None and (opts.early_stop_tol < 0 or opts.early_stop_patience < 1):
+        raise VideoAttrError(
+            f"early_stop_tol {opts.early_stop_tol} / early_stop_patience {opts.early_stop_patience} are out of range: "
+            "use a tolerance >= 0 (or null) and a patience >= 1."
+        )
     if len(opts.core_shape) != 3 or len(opts.core_stride) != 3:
         raise VideoAttrError(
             "core_shape and core_stride need 3 values (frames, height, width): fix the method config."

@@ -1,0 +1,94 @@
+"""Our fast perturbation fit against the literal SEED.md baseline (reference.py), and the speed benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from videoattr.methods.perturbation import fit_masks
+from videoattr.methods.perturbation.losses import area_loss
+from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator
+from videoattr.methods.perturbation.reference import reference_fit, smooth_mask
+
+# 4 frames of 16 x 16: a 4-pixel grid, sigma 3 and a 3 x 5 x 5 core; STEP's core from iteration 3 of 6.
+SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_speed.py"
+
+
+def tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 5)
+    )
+    return net.eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("method", ["2d_ep", "3d_ep", "step"])
+def test_fit_gives_the_baseline_masks(method):
+    clip = torch.randn(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    options = dict(iterations=6, core_start=3, seed=2, **SMALL)
+    ours = fit_masks(method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **options).maps[0, 0]
+    baseline = reference_fit(method, tiny_net(), clip[0], 1, 0.2, **options)
+    start = fit_masks(
+        method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **{**options, "lr": 0.0}
+    ).maps[0, 0]
+    assert (ours - start).abs().max() > 0.5  # the masks moved far from their start...
+    torch.testing.assert_close(ours, baseline, atol=1e-5, rtol=0)  # ...and both the same way
+
+
+def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop():
+    gen = SmoothMaskGenerator((16, 20), 4, 3.0)
+    params = torch.rand(2, 3, *gen.grid_shape, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    weights = torch.rand(2, 3, *gen.padded_shape, generator=torch.Generator().manual_seed(4))
+    ours = gen(params)
+    baseline = torch.stack([smooth_mask(p, (16, 20), 4, 3.0, 20.0) for p in params])
+    torch.testing.assert_close(ours, baseline, atol=1e-6, rtol=0)
+    grad = torch.autograd.grad((ours * weights).sum(), params)[0]
+    expected = torch.autograd.grad((baseline * weights).sum(), params)[0]
+    torch.testing.assert_close(grad, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_area_selection_equals_a_stable_full_sort_with_ties():
+    mask = (
+        (torch.rand(3, 4, 6, 6, generator=torch.Generator().manual_seed(5)) * 4).round() / 4
+    ).requires_grad_(True)
+    for per_frame, zeros in ((True, [10, 20, 30]), (False, [50, 100, 140])):
+        zeros = torch.tensor(zeros)
+        values = mask.flatten(2) if per_frame else mask.flatten(1).unsqueeze(1)
+        ranked = values.sort(dim=-1, stable=True).values
+        reference = (torch.arange(ranked.shape[-1]) >= zeros[:, None]).float()[:, None]
+        expected = ((ranked - reference) ** 2).mean(dim=(1, 2))
+        loss = area_loss(mask, zeros, per_frame)
+        torch.testing.assert_close(loss, expected)
+        grads = [torch.autograd.grad(x.sum(), mask)[0] for x in (loss, expected)]
+        torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_benchmark_writes_its_table_as_json(tmp_path):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(SCRIPT), "--frames", "4", "--size", "56", "--iterations", "2"]
+    command += ["--repeats", "1", "--baseline-iterations", "1", "--method", "3d_ep", "--json", str(out)]
+    run = subprocess.run(
+        command,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    seconds = report["seconds_per_iteration"]
+    assert seconds["ours"] > 0 and seconds["floor (forward + backward)"] > 0
+    assert report["ratio_ours_to_floor"] == pytest.approx(
+        seconds["ours"] / seconds["floor (forward + backward)"]
+    )
+    assert set(report["split_of_ours"]) >= {"mask generation", "pyramid read", "regularisers", "optimiser"}
+    assert "ours / floor" in run.stdout and "six areas, one fit" in run.stdout
