@@ -1,18 +1,25 @@
-"""Turn user mistakes into one sentence on stderr and exit status 2, for ``run.py``."""
+"""Turn user mistakes into one sentence on stderr and exit status 2, and interrupts into a clean stop,
+for ``run.py``."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from videoattr.errors import VideoAttrError
 
 EXIT_USER_ERROR = 2
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# (signal number, message) of each SIGINT / SIGTERM this process received during run_cli.
+_received: list[tuple[int, str]] = []
 
 
 def describe_config_error(err: Exception) -> str:
@@ -21,22 +28,68 @@ def describe_config_error(err: Exception) -> str:
     missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if missing:
         group, name = missing.groups()
-        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+        options = re.findall(r"^\t(\S+)$", text, flags=re.MULTILINE)
         return f"Unknown {group} '{name}': choose one of {', '.join(options)} (files in conf/{group}/)."
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     return f"Invalid configuration: {first.rstrip('.')}; check the key names with `python run.py --cfg job`."
 
 
+def describe_interrupt(signum: int) -> str:
+    """One sentence for a run stopped by ``signum``: where its finished clips are and how to resume."""
+    name = signal.Signals(signum).name
+    if not HydraConfig.initialized():
+        return f"Interrupted by {name} outside a run: run the command again."
+    hydra = HydraConfig.get()
+    folder, key = hydra.runtime.output_dir, "hydra.run.dir"
+    if hydra.mode == RunMode.MULTIRUN:
+        folder, key = folder.removesuffix(str(hydra.sweep.subdir)).rstrip(os.sep), "hydra.sweep.dir"
+    return f"Interrupted by {name}: the clips finished so far are saved in {folder}; rerun the same command with {key}={folder} to resume."
+
+
+def interrupt(signum: int, _frame) -> None:
+    """The SIGINT / SIGTERM handler of ``run_cli``: remember the signal and raise ``KeyboardInterrupt``."""
+    _received.append((signum, describe_interrupt(signum)))  # now, while Hydra knows the run directory
+    raise KeyboardInterrupt
+
+
+def _raise_again(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _keep_interrupts(unraisable) -> None:
+    """``sys.unraisablehook``: Python drops an exception raised inside a finalizer (a ``__del__``, a weakref
+    callback), so a ``KeyboardInterrupt`` of ``interrupt`` that lands there is raised again 10 ms later,
+    from the code that the finalizer interrupted."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt) and _received:
+        signal.signal(signal.SIGALRM, _raise_again)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def run_cli(main: Callable[[], None]) -> None:
-    """Call a ``@hydra.main`` function; user errors end in one stderr line and exit status 2."""
+    """Call a ``@hydra.main`` function; user errors end in one stderr line and exit status 2.
+
+    SIGINT and SIGTERM both raise ``KeyboardInterrupt``, so that partly written files are removed on
+    the way out; the run then ends with one stderr line and status 128 + the signal number. Lightning
+    turns a ``KeyboardInterrupt`` inside a fit into ``SystemExit(1)``, which is reported the same way.
+    """
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    for signum in INTERRUPT_SIGNALS:
+        signal.signal(signum, interrupt)
+    sys.unraisablehook = _keep_interrupts
     try:
         main()
     except VideoAttrError as err:
-        message = str(err)
+        message, status = str(err), EXIT_USER_ERROR
     except (HydraException, OmegaConfBaseException) as err:
-        message = describe_config_error(err)
+        message, status = describe_config_error(err), EXIT_USER_ERROR
+    except (KeyboardInterrupt, SystemExit) as err:
+        if isinstance(err, SystemExit) and not _received:
+            raise
+        signum, message = _received[0] if _received else (signal.SIGINT, describe_interrupt(signal.SIGINT))
+        status = 128 + signum
     else:
         return
     sys.stderr.write(f"error: {message}\n")
-    sys.exit(EXIT_USER_ERROR)
+    sys.exit(status)

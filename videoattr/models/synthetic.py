@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from videoattr.errors import VideoAttrError
+from videoattr.models.checkpoints import load_weights
 
 
 def _block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
@@ -45,5 +46,5 @@ def build(checkpoint: str | None = None, num_classes: int = 4) -> SyntheticNet:
             raise VideoAttrError(
                 f"Synthetic checkpoint {checkpoint} does not exist: run scripts/train_synthetic.py or fix model.checkpoint."
             )
-        net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+        load_weights(net, None, checkpoint, name="synthetic")
     return net

@@ -163,6 +163,12 @@ class PerturbationFit(pl.LightningModule):
                 reduce_fx="sum",
             )
         energy = terms["reward"] + terms["regulariser"] + terms["core"]
+        # NaN masks make the energy NaN too; every rank takes the decision, so all stop together.
+        if self.trainer.strategy.reduce_boolean_decision(not bool(torch.isfinite(energy).all()), all=False):
+            raise VideoAttrError(
+                f"The perturbation energy became NaN or infinite at iteration {step}: the classifier gives "
+                "non-finite scores for these clips or their masks, so check the model and its inputs (or lower lr)."
+            )
         return energy.sum() * self.trainer.world_size
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
