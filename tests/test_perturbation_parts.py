@@ -84,6 +84,9 @@ def test_mask_geometry_of_the_paper_sizes():
     # 224 / 7 = 32 cells; padding 1 + ceil(46 / 7) = 8, radius 1 + ceil(23 / 7) = 5: 7 (32 + 6) - 6 = 260.
     assert (large.grid_shape, large.padded_shape, large.weight.shape[0]) == ((32, 32), (260, 260), 121)
     assert (auto_sigma(112, 112), auto_sigma(224, 224), auto_sigma(224, 168)) == (11, 23, 17)
+    # small frames: never below the grid step, so the generator's margin stays on the grid
+    assert (auto_sigma(32, 32), auto_sigma(32, 32, step=4)) == (7, 4)
+    assert SmoothMaskGenerator((32, 32), 7, auto_sigma(32, 32)).padded_shape >= (32 + 7, 32 + 7)
 
 
 def test_mask_of_one_cell_is_its_kernel_pooled_by_the_smooth_max():

@@ -19,10 +19,11 @@ from torch import nn
 from videoattr.errors import VideoAttrError
 
 
-def auto_sigma(height: int, width: int) -> int:
+def auto_sigma(height: int, width: int, step: int = 7) -> int:
     """The paper's smoothing for a frame size: 11 at 112 pixels, 23 at 224, linear in the shorter
-    side S in between and beyond: round(3 S / 28) - 1."""
-    return max(1, round(3 * min(height, width) / 28) - 1)
+    side S in between and beyond: round(3 S / 28) - 1, but never below the grid step (smaller
+    frames would push the sigma-pixel margin off the parameter grid)."""
+    return max(step, round(3 * min(height, width) / 28) - 1)
 
 
 def cell_kernel(z: torch.Tensor) -> torch.Tensor:

@@ -104,7 +104,7 @@ def reference_fit(
     """
     o = resolve_options(method, options)
     _, t, h, w = clip.shape
-    sigma = o.sigma or auto_sigma(h, w)
+    sigma = o.sigma or auto_sigma(h, w, o.grid_step)
     margin = round(sigma)
     params = torch.ones(
         t, math.ceil(h / o.grid_step), math.ceil(w / o.grid_step), device=clip.device, requires_grad=True
