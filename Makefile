@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python run.py hydra.run.dir=outputs/demo
+	@echo "Demo: the default job (STEP on the synthetic clips), shortened to 2 clips x 300 iterations; python run.py runs it in full."
+	$(BIN)/python run.py hydra.run.dir=outputs/demo dataset.limit=2 method.iterations=300
 
 test: install
 	$(BIN)/python -m pytest -q

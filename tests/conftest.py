@@ -6,6 +6,9 @@ Use the fixtures ``write_video`` and ``write_frames``, e.g.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -70,3 +73,24 @@ def write_frames():
 @pytest.fixture
 def make_graded_frames():
     return graded_frames
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_py(*args: str, env: dict | None = None, check: bool = True, script: str = "run.py"):
+    """Run ``python <script> ARGS`` from the repository root (one thread, offline) and return the
+    CompletedProcess; with ``check`` its exit status must be 0."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1", **(env or {}))
+    out = subprocess.run(
+        [sys.executable, script, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def run_cli():
+    """``run_py``: ``python run.py ...`` (or another script) as a subprocess."""
+    return run_py

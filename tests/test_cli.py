@@ -1,9 +1,6 @@
 """End-to-end runs of ``python run.py`` on real video files, read back from disk."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +8,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import run_py as run
+
 ROOT = Path(__file__).resolve().parents[1]
 BACKPROP = ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre"]
 FAST = ["metrics.groups=[localisation,smoothness]", "dataset.limit=1"]
-
-
-def run(*overrides, cwd=ROOT, check=True):
-    env = dict(os.environ, OMP_NUM_THREADS="2", VIDEOATTR_OFFLINE="1")
-    out = subprocess.run([sys.executable, str(ROOT / "run.py"), *overrides], cwd=cwd, env=env,
-                         capture_output=True, text=True, timeout=900)
-    if check:
-        assert out.returncode == 0, out.stderr[-3000:]
-    return out
 
 
 def job_dir(prefix: Path) -> Path:

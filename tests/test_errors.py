@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from conftest import graded_frames, write_frame_folder, write_video_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import write_video_file
 from test_errors import cli_command, cli_env, run_cli
 from torch import nn
 
+from conftest import write_video_file
 from videoattr import cli
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import fit_masks

@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import run_py
 from videoattr import ASSETS
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.viz import save_animation
@@ -52,10 +52,7 @@ def sweep(tmp_path):
 
 
 def test_summarize_means_per_model_method_area_and_plots(sweep):
-    out = subprocess.run(
-        [sys.executable, "scripts/summarize.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
+    assert f"Summary: {sweep / 'summary.csv'}" in run_py(str(sweep), script="scripts/summarize.py").stdout
     summary = pd.read_csv(sweep / "summary.csv")
     step = summary[summary.method == "step"].sort_values("area")
     assert step["area"].tolist() == [0.05, 0.1]
@@ -68,12 +65,7 @@ def test_summarize_means_per_model_method_area_and_plots(sweep):
 
 
 def test_summarize_names_a_missing_directory(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "scripts/summarize.py", str(tmp_path / "nope")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    out = run_py(str(tmp_path / "nope"), script="scripts/summarize.py", check=False)
     assert out.returncode != 0
     assert "does not exist" in out.stderr.strip().splitlines()[-1]
 
@@ -122,10 +114,7 @@ def images_in_chromium(page: str, folder: Path, profile: Path) -> str:
 
 
 def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_factory):
-    out = subprocess.run(
-        [sys.executable, "scripts/report.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
+    assert f"Report: {sweep / 'report.html'}" in run_py(str(sweep), script="scripts/report.py").stdout
     page = (sweep / "report.html").read_text()
     assert page.count("data:image/gif;base64,") == 6  # 2 clips x 3 jobs
     assert "data:image/png;base64," in page
@@ -139,26 +128,8 @@ def test_report_of_a_real_sweep_shows_both_methods_summary_and_plots(tmp_path, t
     for suffix in (".mp4", ".npz"):
         shutil.copy(ASSETS / "synthetic" / "clips" / f"up-100_0{suffix}", clips)
     sweep = tmp_path / "sweep"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "-m",
-            "method=grad,grad_cam",
-            f"dataset.root={clips}",
-            "metrics.groups=[localisation]",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = subprocess.run(
-        [sys.executable, "scripts/report.py", str(sweep)], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
+    run_py("-m", "method=grad,grad_cam", f"dataset.root={clips}", "metrics.groups=[localisation]", f"hydra.sweep.dir={sweep}")
+    assert f"Report: {sweep / 'report.html'}" in run_py(str(sweep), script="scripts/report.py").stdout
     page = (sweep / "report.html").read_text()
     results = pd.read_csv(sweep / "all_results.csv")
     assert sorted(results["method"]) == ["grad", "grad_cam"]

@@ -1,10 +1,8 @@
 """Real multiruns of run.py: Hydra's basic launcher over a product of choices and submitit_local,
 each job in a directory named by its choices, and the automatic sweep summary."""
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from conftest import run_py
 from videoattr import ASSETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,23 +26,10 @@ def one_clip(tmp_path_factory):
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "-m",
-            *overrides,
-            "metrics.groups=[localisation]",
-            "trainer.enable_progress_bar=false",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
+    return run_py(
+        "-m", *overrides, "metrics.groups=[localisation]", "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep_dir}",
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out
 
 
 def job_results(sweep_dir: Path) -> dict[str, pd.DataFrame]:
@@ -97,22 +83,7 @@ def test_submitit_local_runs_each_job_in_its_own_process(one_clip, tmp_path):
 
 @pytest.mark.parametrize("preset, gpus, tasks", [("slurm_gpu", 1, 1), ("slurm_ddp", 4, 4)])
 def test_slurm_presets_compose_to_submitit_slurm_with_their_resources(preset, gpus, tasks):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            f"hydra/launcher={preset}",
-            "hydra.launcher.partition=gpu",
-            "--cfg",
-            "hydra",
-            "--package",
-            "hydra.launcher",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = run_py(f"hydra/launcher={preset}", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package", "hydra.launcher")
     launcher = yaml.safe_load(out.stdout)
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert (launcher["partition"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (

@@ -130,7 +130,7 @@ class Job:
             if not self.cfg.overwrite and self.store.is_done(name):
                 log.info("skipping %s: results exist (overwrite=true recomputes)", name)
                 continue
-            item = self._guard([name], lambda: self.dataset[index])
+            item = self._guard([name], self.dataset.__getitem__, index)
             if item is not None:
                 batch.append(item)
             if len(batch) == batch_size:
@@ -144,10 +144,11 @@ class Job:
             self.store.write_tables(self.errors, summary)
             self.tracker.finish(self.store.rows(), summary)
 
-    def _guard(self, names: list[str], work):
-        """Run ``work()``; a user-level error is recorded for each clip of ``names`` unless fail_fast."""
+    def _guard(self, names: list[str], work, *args, **kwargs):
+        """Return ``work(*args, **kwargs)``; a user-level error is recorded for each clip of ``names``
+        (and None returned) unless fail_fast."""
         try:
-            return work()
+            return work(*args, **kwargs)
         except VideoAttrError as err:
             if self.cfg.fail_fast:
                 raise
@@ -171,7 +172,9 @@ class Job:
         self._check_classes(logits)
         jobs = []
         for item, row in zip(items, logits):
-            target = self._guard([item["name"]], lambda: resolve_target(self.cfg.target, item, row, self.spec.class_names))
+            target = self._guard(
+                [item["name"]], resolve_target, self.cfg.target, item, row, self.spec.class_names
+            )
             if target is not None:
                 jobs.append((item, row, target))
         if not jobs:
@@ -180,7 +183,7 @@ class Job:
         start = time.perf_counter()
         result = self._guard(
             [item["name"] for item, _, _ in jobs],
-            lambda: explain(self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options),
+            explain, self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options
         )
         if result is None:
             return

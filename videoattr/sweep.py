@@ -7,12 +7,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from hydra.experimental.callback import Callback  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
-from videoattr.errors import VideoAttrError  # noqa: E402
+from videoattr.errors import VideoAttrError
 
 NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds"}
 

@@ -9,8 +9,9 @@ non-negative (A = number of areas for perturbation methods, 1 otherwise).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
