@@ -1,6 +1,6 @@
 """Encode the reference's demo frame folders as small H.264 videos under videoattr/assets/demo/.
 
-    python scripts/make_demo_videos.py --source /work/shared/seed_test_data
+    python scripts/make_demo_videos.py --source ../shared/seed_test_data
 
 Each ``<source>/<dataset>/sampled_frames/<clip>/`` folder of PNG frames becomes
 ``<dest>/<name>/<clip>.mp4`` (same name, spaces kept), scaled so its short side is ``--short-side``
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", type=Path, default=Path("/work/shared/seed_test_data"))
+    parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "seed_test_data")
     parser.add_argument("--dest", type=Path, default=Path(__file__).parents[1] / "videoattr/assets/demo")
     parser.add_argument("--short-side", type=int, default=256)
     parser.add_argument("--fps", type=int, default=8)

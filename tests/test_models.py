@@ -16,13 +16,14 @@ from torch import nn
 from torchvision.models import video
 
 import videoattr  # noqa: F401  (registers ${asset:...})
+from videoattr import explain
 from videoattr.errors import VideoAttrError
 from videoattr.models import load_model
 from videoattr.models.tsm import temporal_shift
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = Path("/work/shared/fixtures/checkpoints")
+SHARED = ROOT.parent / "shared" / "fixtures" / "checkpoints"
 _spec = importlib.util.spec_from_file_location("layouts", FIXTURES / "layouts.py")
 layouts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(layouts)
@@ -354,3 +355,35 @@ def test_fetch_weights_verifies_the_cached_file(hub, capsys, monkeypatch):
     monkeypatch.setattr("sys.argv", ["fetch_weights.py", "swin3d"])
     assert fetch_weights.main() == 2
     assert "swin3d_t-7615ae03.pth is not in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("synthetic", (1, 3, 16, 112, 112)),
+        ("r2plus1d", (1, 3, 8, 32, 32)),
+        ("r3d", (1, 3, 8, 32, 32)),
+        ("mc3", (1, 3, 8, 32, 32)),
+        ("i3d", (1, 3, 8, 32, 32)),
+        ("tsm", (1, 3, 8, 32, 32)),
+        ("tsm_epic_noun", (1, 3, 8, 32, 32)),
+        ("tsm_epic_verb", (1, 3, 8, 32, 32)),
+        ("s3d", (1, 3, 14, 224, 224)),
+        ("swin3d", (1, 3, 4, 64, 64)),
+        pytest.param("mvit", (1, 3, 16, 224, 224), marks=pytest.mark.slow),
+    ],
+)
+def test_every_model_config_is_explained_by_one_method(name, shape):
+    """Gradients for the predicted class, and Grad-CAM on the config's layer where it has one (TSM: per-frame
+    2D maps reshaped to T). With random weights the deep nets' activations nearly vanish (~1e-7), so
+    Grad-CAM may be all zero after its [0, 1] scaling; its shape and range are checked, gradients must be > 0."""
+    net, spec = load_model(model_cfg(name, "weights=none"))
+    x = clip(*shape)
+    with torch.no_grad():
+        predicted = net(x).argmax(dim=1)
+    maps = explain(net, x, predicted, method="grad")
+    assert maps.shape == (1, 1, *shape[2:])
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() > 0
+    if spec.gradcam_layer:
+        cam = explain(net, x, predicted, method="grad_cam", layer=spec.gradcam_layer)
+        assert cam.shape == (1, 1, *shape[2:]) and 0 <= cam.min() <= cam.max() <= 1
