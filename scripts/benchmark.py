@@ -4,7 +4,7 @@ Each method explains the benchmark clips (videoattr/assets/synthetic/clips: 8 cl
 with the committed synthetic model through the same job as ``python run.py``; the per-clip metrics
 are averaged per method and area. ``random`` and ``centre`` are baselines that ignore the model.
 
-Usage: python scripts/benchmark.py [--iterations 2000] [--areas 0.01 0.05] [--clips 8] [--out DIR]
+Usage: python scripts/benchmark.py [--iterations 2000] [--areas 0.01 0.05] [--clips 8] [--set KEY=VALUE ...] [--out DIR]
 Writes DIR/<method>/... (one run directory per method), DIR/summary.csv and DIR/benchmark.md.
 """
 
@@ -23,7 +23,7 @@ from videoattr.runner import Job
 from videoattr.sweep import summarize
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-COLUMNS = ["pointing_game", "energy_in_mask", "mass_in_evidence_frames", "deletion_auc", "insertion_auc",
+COLUMNS = ["iterations", "pointing_game", "energy_in_mask", "mass_in_evidence_frames", "deletion_auc", "insertion_auc",
            "tv_space", "tv_time", "seconds"]
 
 
@@ -31,7 +31,7 @@ def run_method(method: str, args: argparse.Namespace) -> None:
     overrides = [f"method={method}", f"dataset.limit={args.clips}", f"seed={args.seed}", "figures=false"]
     if method in PERTURBATION_METHODS:
         overrides += [f"method.iterations={args.iterations}", f"area=[{','.join(map(str, args.areas))}]",
-                      f"dataset.batch_size={args.clips}", "trainer.enable_progress_bar=false"]
+                      "trainer.enable_progress_bar=false", *args.set]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     Job(cfg, args.out / method).run()
@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--areas", nargs="+", type=float, default=[0.01, 0.05])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra overrides of the perturbation methods, e.g. method.early_stop_tol=1e-3")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
     args = parser.parse_args()
     start = time.perf_counter()
