@@ -41,7 +41,8 @@ def markdown(summary: pd.DataFrame) -> str:
     table = summary[["method", "area", "clips"] + [c for c in COLUMNS if c in summary]].copy()
     table["area"] = table["area"].map(lambda a: "" if pd.isna(a) else f"{a:g}")
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    rows = ["| " + " | ".join(v if isinstance(v, str) else f"{v:.3g}" for v in row) + " |" for row in table.values]
+    cell = lambda v: v if isinstance(v, str) else "" if pd.isna(v) else f"{v:.3g}"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.values]
     return header + "\n".join(rows) + "\n"
 
 

@@ -20,9 +20,10 @@ def test_short_benchmark_writes_its_table(tmp_path):
     assert sorted(summary["method"]) == ["3d_ep", "centre", "grad"]
     assert (summary["clips"] == 2).all()
     assert summary.loc[summary.method == "3d_ep", "area"].tolist() == [0.02]
+    assert summary.loc[summary.method == "3d_ep", "iterations"].tolist() == [3.0]
     # the centre prior ignores the clip: its evidence is off-centre on these clips, so it never points at it
     assert summary.loc[summary.method == "centre", "pointing_game"].item() == 0.0
     table = (tmp_path / "benchmark.md").read_text().splitlines()
-    assert table[0].startswith("| method | area | clips | pointing_game")
+    assert table[0].startswith("| method | area | clips | iterations | pointing_game")
     assert len(table) == 2 + 3
     assert table[0] in out.stdout
