@@ -14,7 +14,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from torch import nn
 
 # Per container: codec and options chosen for near-lossless frames (tests compare pixel values).
 _CODECS = {
@@ -94,3 +96,12 @@ def run_py(*args: str, env: dict | None = None, check: bool = True, script: str 
 def run_cli():
     """``run_py``: ``python run.py ...`` (or another script) as a subprocess."""
     return run_py
+
+
+def tiny_net(num_classes: int = 5) -> nn.Module:
+    """A seeded, frozen 3D CNN for method tests: Conv3d(3, 4) -> ReLU -> global pool -> Linear(4, classes)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, num_classes)
+    )
+    return net.eval().requires_grad_(False)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_net
 from videoattr.errors import VideoAttrError
 from videoattr.methods.backprop import (
     KINETICS_MEAN,
@@ -17,14 +18,6 @@ from videoattr.methods.backprop import (
 from videoattr.methods.polarity import display_normalize, polarity_map
 
 TARGET = torch.tensor([1, 3])
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 5)
-    )
-    return net.eval().requires_grad_(False)
 
 
 @pytest.fixture

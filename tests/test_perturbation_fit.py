@@ -12,6 +12,7 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
 import videoattr
+from conftest import tiny_net
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import extremal_2d, extremal_3d, step
 from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator
@@ -19,14 +20,6 @@ from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator
 # Tiny clips (4 frames of 16 x 16): a 4-pixel grid, sigma 3 and a 3 x 5 x 5 core.
 SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
 METHODS = {"2d_ep": extremal_2d, "3d_ep": extremal_3d, "step": step}
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 5)
-    )
-    return net.eval().requires_grad_(False)
 
 
 @pytest.fixture

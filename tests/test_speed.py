@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
+from conftest import tiny_net
 from videoattr.methods.perturbation import fit_masks
 from videoattr.methods.perturbation.losses import area_loss
 from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator
@@ -20,14 +20,6 @@ from videoattr.methods.perturbation.reference import reference_fit, smooth_mask
 # 4 frames of 16 x 16: a 4-pixel grid, sigma 3 and a 3 x 5 x 5 core; STEP's core from iteration 3 of 6.
 SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_speed.py"
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 5)
-    )
-    return net.eval().requires_grad_(False)
 
 
 @pytest.mark.parametrize("method", ["2d_ep", "3d_ep", "step"])

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 from pytorch_lightning.loggers import CSVLogger
-from torch import nn
 
+from conftest import tiny_net
 from videoattr import ASSETS
 from videoattr.methods.perturbation.fit import fit_masks
 from videoattr.tracking import ContinuedSteps
@@ -134,14 +134,6 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
     assert not any("reward" in row for row in runs["grad"]["history"])
 
 
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 3)
-    )
-    return net.eval().requires_grad_(False)
-
-
 def test_successive_fits_and_clip_numbers_share_one_rising_step_count(tmp_path):
     logger = ContinuedSteps(CSVLogger(tmp_path, name="logs"))
     trainer = {
@@ -157,7 +149,7 @@ def test_successive_fits_and_clip_numbers_share_one_rising_step_count(tmp_path):
         clip = torch.randn(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(seed))
         result = fit_masks(
             "step",
-            tiny_net(),
+            tiny_net(3),
             clip,
             torch.tensor([1]),
             areas=[0.1],
