@@ -51,7 +51,8 @@ def areas_of(cfg: DictConfig) -> list[float]:
 
 def config_hash(cfg: DictConfig) -> str:
     """A short hash of everything that changes a clip's results."""
-    subset = {k: OmegaConf.to_container(cfg, resolve=True).get(k) for k in HASHED_KEYS}
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    subset = {k: resolved.get(k) for k in HASHED_KEYS}
     return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
