@@ -35,8 +35,9 @@ def test_fit_gives_the_baseline_masks(method):
     torch.testing.assert_close(ours, baseline, atol=1e-5, rtol=0)  # ...and both the same way
 
 
-def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop():
-    gen = SmoothMaskGenerator((16, 20), 4, 3.0)
+@pytest.mark.parametrize("compile", [True, False], ids=["fused", "plain"])
+def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop(compile):
+    gen = SmoothMaskGenerator((16, 20), 4, 3.0, compile=compile)
     params = torch.rand(2, 3, *gen.grid_shape, generator=torch.Generator().manual_seed(3), requires_grad=True)
     weights = torch.rand(2, 3, *gen.padded_shape, generator=torch.Generator().manual_seed(4))
     ours = gen(params)
@@ -45,6 +46,31 @@ def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop
     grad = torch.autograd.grad((ours * weights).sum(), params)[0]
     expected = torch.autograd.grad((baseline * weights).sum(), params)[0]
     torch.testing.assert_close(grad, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_without_a_working_compiler_the_generator_warns_once_and_computes_the_same_masks(tmp_path):
+    script = tmp_path / "no_compiler.py"
+    script.write_text(
+        "import warnings, torch\n"
+        "from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator\n"
+        "params = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(6), requires_grad=True)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    masks = [SmoothMaskGenerator((16, 20), 4, 3.0)(params) for _ in range(2)]\n"
+        "    grad = torch.autograd.grad(masks[0].sum(), params)[0]\n"
+        "plain = SmoothMaskGenerator((16, 20), 4, 3.0, compile=False)(params)\n"
+        "torch.testing.assert_close(masks[0], plain, atol=0, rtol=0)\n"
+        "torch.testing.assert_close(grad, torch.autograd.grad(plain.sum(), params)[0], atol=0, rtol=0)\n"
+        "print('WARNINGS', [str(w.message) for w in caught if 'fused mask kernels' in str(w.message)])\n"
+    )
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-c++"), "TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"}
+    run = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    (warned,) = [line for line in run.stdout.splitlines() if line.startswith("WARNINGS")]
+    assert warned.count("could not build the fused mask kernels") == 1
+    assert "No working C++ compiler" in warned and "compile=false" in warned
 
 
 def test_area_selection_equals_a_stable_full_sort_with_ties():
@@ -67,6 +93,7 @@ def test_benchmark_writes_its_table_as_json(tmp_path):
     out = tmp_path / "speed.json"
     command = [sys.executable, str(SCRIPT), "--frames", "4", "--size", "56", "--iterations", "2"]
     command += ["--repeats", "1", "--baseline-iterations", "1", "--method", "3d_ep", "--json", str(out)]
+    command += ["--early-stop-tol", "1", "1e-9", "--early-stop-patience", "1", "--early-stop-iterations", "4"]
     run = subprocess.run(
         command,
         check=False,
@@ -84,3 +111,7 @@ def test_benchmark_writes_its_table_as_json(tmp_path):
     )
     assert set(report["split_of_ours"]) >= {"mask generation", "pyramid read", "regularisers", "optimiser"}
     assert "ours / floor" in run.stdout and "six areas, one fit" in run.stdout
+    # Tolerance 1 stops at the first comparison (iteration 2), 1e-9 runs all 4 like the plain fit.
+    early = report["early_stopping"]
+    assert (early["iterations_full"], early["tol 1"]["iterations"], early["tol 1e-09"]["iterations"]) == (4, 2, 4)
+    assert early["tol 1e-09"]["mask_max_abs_diff"] == 0 < early["tol 1"]["mask_max_abs_diff"]

@@ -11,6 +11,7 @@ by 1 + ceil(2 sigma / step) cells; the mask is computed on a margin of sigma pix
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -32,13 +33,25 @@ def cell_kernel(z: torch.Tensor) -> torch.Tensor:
 
 
 class SmoothMaskGenerator(nn.Module):
-    """Parameters Q x T x grid_shape -> padded masks Q x T x padded_shape, per frame."""
+    """Parameters Q x T x grid_shape -> padded masks Q x T x padded_shape, per frame.
+
+    compile: run the smooth max as fused torch.compile kernels (the first call compiles them, a few
+    seconds, cached on disk for later processes); False: plain PyTorch, the same values, slower.
+    """
 
     weight: torch.Tensor
 
-    def __init__(self, size: tuple[int, int], step: int = 7, sigma: float = 11.0, coldness: float = 20.0):
+    def __init__(
+        self,
+        size: tuple[int, int],
+        step: int = 7,
+        sigma: float = 11.0,
+        coldness: float = 20.0,
+        compile: bool = True,
+    ):
         super().__init__()
         self.size, self.step, self.sigma, self.coldness = tuple(size), int(step), float(sigma), coldness
+        self.compile = compile
         self.margin = round(sigma)
         self.padding = 1 + math.ceil(2 * sigma / step)
         self.radius = 1 + math.ceil(sigma / step)
@@ -68,7 +81,7 @@ class SmoothMaskGenerator(nn.Module):
         q, t = params.shape[:2]
         s, (hm, wm), (ho, wo) = self.step, self.mid_shape, self.padded_shape
         cols = F.unfold(params.reshape(q * t, 1, *self.grid_shape), 2 * self.radius + 1, padding=self.padding)
-        pooled = SmoothMax.apply(cols, self.weight.flatten(1), self.coldness)
+        pooled = SmoothMax.apply(cols, self.weight.flatten(1), self.coldness, self.compile)
         pooled = pooled.view(q, t, s, s, hm, wm).permute(0, 1, 4, 2, 5, 3).reshape(q, t, hm * s, wm * s)
         return pooled[..., :ho, :wo].clamp(0, 1)
 
@@ -78,47 +91,107 @@ class SmoothMaskGenerator(nn.Module):
         return padded[..., m : m + h, m : m + w]
 
 
-class SmoothMax(torch.autograd.Function):
-    """The smooth max over neighbour cells, one frame at a time.
+def smooth_max(cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> tuple[torch.Tensor, ...]:
+    """The smooth max over neighbour cells: B x J x P cell values around each of P step x step
+    blocks, J x S weights of each cell for the S = step^2 pixels of a block -> pooled, top and
+    total, each B x S x P.
 
-    cols: B x J x P, the J cell values around each of P step x step blocks; weight: J x S, the
-    weight of each cell for the S = step^2 pixels of a block. Returns B x S x P:
-    sum_j v_j softmax(coldness v)_j with v_j = weight_j cols_j, evaluated as
-    max_j v_j - sum_j (max_j v_j - v_j) softmax_j so that rounding never lifts it above the largest
-    value (the clamp to [0, 1] then passes its gradient as it should). Per frame the J x S x P
-    values stay in cache and the backward recomputes them rather than storing them.
+    With v_j = weight_j cols_j: top = max_j v_j, total = sum_j exp(-coldness (top - v_j)) and
+    pooled = sum_j v_j softmax(coldness v)_j, evaluated as top - sum_j (top - v_j) softmax_j so that
+    rounding never lifts it above the largest value (the clamp to [0, 1] then passes its gradient).
     """
+    values = weight.t()[None, :, None, :] * cols.transpose(1, 2)[:, None, :, :]
+    top = values.amax(dim=-1)
+    gaps = top.unsqueeze(-1) - values
+    total = torch.exp(gaps * -coldness).sum(dim=-1)
+    # The same gaps spelled differently: the compiler then fuses both sums into one loop over the
+    # J cells instead of storing all B x S x P x J exponentials between them.
+    gaps_again = top.unsqueeze(-1) - cols.transpose(1, 2)[:, None, :, :] * weight.t()[None, :, None, :]
+    pooled = top - (gaps_again * torch.exp(-coldness * gaps_again)).sum(dim=-1) / total
+    return pooled, top, total
+
+
+def smooth_max_grad(
+    cols: torch.Tensor,
+    weight: torch.Tensor,
+    coldness: float,
+    grad: torch.Tensor,
+    pooled: torch.Tensor,
+    top: torch.Tensor,
+    total: torch.Tensor,
+) -> torch.Tensor:
+    """The gradient of ``smooth_max``'s pooled output with respect to cols (B x J x P), given the
+    gradient of the pooled values and the forward's outputs (B x S x P each).
+
+    d pooled / d v_j = softmax_j (1 + coldness (v_j - pooled)); the exponentials are recomputed
+    rather than stored.
+    """
+    values = weight[None, :, :, None] * cols[:, :, None, :]
+    gaps = top.unsqueeze(1) - values
+    slope = 1 + coldness * ((top - pooled).unsqueeze(1) - gaps)
+    grad_values = torch.exp(gaps * -coldness) * (grad / total).unsqueeze(1) * slope
+    return (grad_values * weight[None, :, :, None]).sum(dim=2)
+
+
+class _Kernels:
+    """``smooth_max`` and ``smooth_max_grad`` as fused kernels (torch.compile: a C++ loop on CPU, a
+    Triton kernel on GPU) that never store the B x S x P x J values, or, where compiling is off or
+    fails, as plain PyTorch over chunks of frames small enough to keep memory bounded."""
+
+    EAGER_VALUES = 1 << 22  # values held at once by the plain path (16 MB in float32)
+
+    def __init__(self) -> None:
+        self.compiled: tuple | None = None
+        self.failed = False
+
+    def get(self, compile: bool) -> tuple:
+        if not compile or self.failed:
+            return smooth_max, smooth_max_grad
+        if self.compiled is None:
+            self.compiled = tuple(torch.compile(f, dynamic=True) for f in (smooth_max, smooth_max_grad))
+        return self.compiled
+
+    def run(self, which: int, compile: bool, cols: torch.Tensor, weight: torch.Tensor, coldness: float, *tensors):
+        """Kernel ``which`` (0: smooth_max, 1: smooth_max_grad) chunk by chunk of the B frames of cols
+        and of ``tensors``; returns the list of per-chunk results."""
+        fused = compile and not self.failed
+        rows = cols.shape[0] if fused else max(1, self.EAGER_VALUES // (weight.numel() * cols.shape[2]))
+        kernel = self.get(compile)[which]
+        try:
+            return [
+                kernel(chunk, weight, coldness, *rest)
+                for chunk, *rest in zip(cols.split(rows), *(t.split(rows) for t in tensors))
+            ]
+        except (torch._dynamo.exc.BackendCompilerFailed, torch._inductor.exc.InductorError) as error:
+            if not fused:
+                raise
+            self.failed = True
+            warnings.warn(
+                f"torch.compile could not build the fused mask kernels ({str(error).splitlines()[0]}); "
+                "the masks are computed with plain PyTorch instead (same values, slower). "
+                "Set the method option compile=false to skip the attempt.",
+                stacklevel=2,
+            )
+            return self.run(which, compile, cols, weight, coldness, *tensors)
+
+
+KERNELS = _Kernels()
+
+
+class SmoothMax(torch.autograd.Function):
+    """``smooth_max``'s pooled values with ``smooth_max_grad`` as their gradient: cols B x J x P,
+    weight J x S -> B x S x P. Only cols and three B x S x P tensors are kept for the backward."""
 
     @staticmethod
-    def _gaps(cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> tuple[torch.Tensor, ...]:
-        """One frame's max_j v_j (S x P), gaps max_j v_j - v_j and exp(-coldness gap) (J x S x P)."""
-        values = weight.unsqueeze(2) * cols.unsqueeze(1)
-        top = values.amax(dim=0)
-        gaps = torch.sub(top, values, out=values)
-        return top, gaps, torch.mul(gaps, -coldness).exp_()
-
-    @staticmethod
-    def forward(ctx, cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> torch.Tensor:
-        b, _, p = cols.shape
-        pooled, total = cols.new_empty(b, weight.shape[1], p), cols.new_empty(b, weight.shape[1], p)
-        for i in range(b):
-            top, gaps, exps = SmoothMax._gaps(cols[i], weight, coldness)
-            torch.sum(exps, dim=0, out=total[i])
-            torch.sub(top, gaps.mul_(exps).sum(dim=0).div_(total[i]), out=pooled[i])
-        ctx.save_for_backward(cols, weight, pooled, total)
-        ctx.coldness = coldness
+    def forward(ctx, cols: torch.Tensor, weight: torch.Tensor, coldness: float, compile: bool) -> torch.Tensor:
+        parts = KERNELS.run(0, compile, cols, weight, coldness)
+        pooled, top, total = (torch.cat(x) for x in zip(*parts))
+        ctx.save_for_backward(cols, weight, pooled, top, total)
+        ctx.coldness, ctx.compile = coldness, compile
         return pooled
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        cols, weight, pooled, total = ctx.saved_tensors
-        c = ctx.coldness
-        # grad d pooled / d v_j = grad softmax_j (1 + c (v_j - pooled)) = e_j (offset - slope gap_j)
-        slope = grad * c / total
-        grad_cols = torch.empty_like(cols)
-        for i in range(cols.shape[0]):
-            top, gaps, exps = SmoothMax._gaps(cols[i], weight, c)
-            offset = (top - pooled[i]).mul_(c).add_(1).mul_(grad[i]).div_(total[i])
-            dv = gaps.mul_(slope[i]).neg_().add_(offset).mul_(exps)
-            torch.bmm(weight.unsqueeze(1), dv, out=grad_cols[i].unsqueeze(1))
-        return grad_cols, None, None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        cols, weight, pooled, top, total = ctx.saved_tensors
+        parts = KERNELS.run(1, ctx.compile, cols, weight, ctx.coldness, grad.contiguous(), pooled, top, total)
+        return torch.cat(parts), None, None, None

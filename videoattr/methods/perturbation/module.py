@@ -55,7 +55,11 @@ class PerturbationFit(pl.LightningModule):
         n, _, t, h, w = clips.shape
         self.classifier, self.clips, self.opts = classifier, clips, opts
         self.generator = SmoothMaskGenerator(
-            (h, w), opts.grid_step, opts.sigma or auto_sigma(h, w, opts.grid_step), opts.coldness
+            (h, w),
+            opts.grid_step,
+            opts.sigma or auto_sigma(h, w, opts.grid_step),
+            opts.coldness,
+            opts.compile,
         )
         hp, wp = self.generator.padded_shape
         pair_clip = torch.arange(n).repeat_interleave(len(areas))

@@ -31,6 +31,8 @@ class PerturbationOptions:
     # None: auto_sigma(H, W), i.e. 11 for 112-pixel and 23 for 224-pixel frames.
     sigma: float | None = None
     coldness: float = 20.0
+    # Fuse the mask generator with torch.compile (same values; false: plain PyTorch, slower).
+    compile: bool = True
     reward_weight: float = 100.0
     area_weight: float = 300.0
     # The area weight is multiplied by area_growth ** iteration (STEP: x2 per 800 iterations).
