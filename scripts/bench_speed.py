@@ -29,7 +29,7 @@ from videoattr.methods.perturbation import fit_masks
 from videoattr.methods.perturbation.losses import area_loss, core_loss
 from videoattr.methods.perturbation.module import PerturbationFit
 from videoattr.methods.perturbation.options import DEFAULTS, check_areas, resolve_options
-from videoattr.methods.perturbation.pyramid import blur_pyramid, perturb
+from videoattr.methods.perturbation.pyramid import blur_pyramid, fused_perturb
 from videoattr.methods.perturbation.reference import reference_fit
 from videoattr.models import load_model
 from videoattr.synthetic.generator import SyntheticClips, World
@@ -105,7 +105,7 @@ def split(args, model, clips, target, areas, repeats: int) -> dict[str, float]:
         module.padded_masks(pairs).sum().backward()
 
     def read_pyramid():
-        perturb(module.pyramid, module.pair_clip[pairs], mask).sum().backward()
+        fused_perturb(module.pyramid, module.pair_clip[pairs], mask, compile=opts.compile).sum().backward()
 
     def regularise():
         loss = area_loss(padded, module.zeros[pairs], opts.per_frame)

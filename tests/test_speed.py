@@ -48,7 +48,7 @@ def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop
     torch.testing.assert_close(grad, expected, atol=1e-4, rtol=1e-5)
 
 
-def test_without_a_working_compiler_the_generator_warns_once_and_computes_the_same_masks(tmp_path):
+def test_without_a_working_compiler_the_kernels_warn_once_and_compute_the_same_masks(tmp_path):
     script = tmp_path / "no_compiler.py"
     script.write_text(
         "import warnings, torch\n"
@@ -61,7 +61,7 @@ def test_without_a_working_compiler_the_generator_warns_once_and_computes_the_sa
         "plain = SmoothMaskGenerator((16, 20), 4, 3.0, compile=False)(params)\n"
         "torch.testing.assert_close(masks[0], plain, atol=0, rtol=0)\n"
         "torch.testing.assert_close(grad, torch.autograd.grad(plain.sum(), params)[0], atol=0, rtol=0)\n"
-        "print('WARNINGS', [str(w.message) for w in caught if 'fused mask kernels' in str(w.message)])\n"
+        "print('WARNINGS', [str(w.message) for w in caught if 'fused perturbation kernels' in str(w.message)])\n"
     )
     env = {**os.environ, "CXX": str(tmp_path / "no-such-c++"), "TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"}
     run = subprocess.run(
@@ -69,7 +69,7 @@ def test_without_a_working_compiler_the_generator_warns_once_and_computes_the_sa
     )
     assert run.returncode == 0, run.stderr[-2000:]
     (warned,) = [line for line in run.stdout.splitlines() if line.startswith("WARNINGS")]
-    assert warned.count("could not build the fused mask kernels") == 1
+    assert warned.count("could not build the fused perturbation kernels") == 1
     assert "No working C++ compiler" in warned and "compile=false" in warned
 
 

@@ -11,13 +11,14 @@ by 1 + ceil(2 sigma / step) cells; the mask is computed on a margin of sigma pix
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from videoattr.errors import VideoAttrError
+from videoattr.methods.perturbation.fused import Fused
 
 
 def auto_sigma(height: int, width: int, step: int = 7) -> int:
@@ -133,59 +134,31 @@ def smooth_max_grad(
     return (grad_values * weight[None, :, :, None]).sum(dim=2)
 
 
-class _Kernels:
-    """``smooth_max`` and ``smooth_max_grad`` as fused kernels (torch.compile: a C++ loop on CPU, a
-    Triton kernel on GPU) that never store the B x S x P x J values, or, where compiling is off or
-    fails, as plain PyTorch over chunks of frames small enough to keep memory bounded."""
+def in_chunks(kernel: Callable, budget: int = 1 << 22) -> Callable:
+    """``smooth_max`` or ``smooth_max_grad`` over chunks of the B frames, each holding at most
+    ``budget`` of the B x S x P x J values at once (plain PyTorch stores them; 16 MB by default)."""
 
-    EAGER_VALUES = 1 << 22  # values held at once by the plain path (16 MB in float32)
+    def run(cols: torch.Tensor, weight: torch.Tensor, coldness: float, *tensors: torch.Tensor):
+        rows = max(1, budget // (weight.numel() * cols.shape[2]))
+        chunks = zip(cols.split(rows), *(t.split(rows) for t in tensors))
+        parts = [kernel(chunk, weight, coldness, *rest) for chunk, *rest in chunks]
+        return tuple(map(torch.cat, zip(*parts))) if isinstance(parts[0], tuple) else torch.cat(parts)
 
-    def __init__(self) -> None:
-        self.compiled: tuple | None = None
-        self.failed = False
-
-    def get(self, compile: bool) -> tuple:
-        if not compile or self.failed:
-            return smooth_max, smooth_max_grad
-        if self.compiled is None:
-            self.compiled = tuple(torch.compile(f, dynamic=True) for f in (smooth_max, smooth_max_grad))
-        return self.compiled
-
-    def run(self, which: int, compile: bool, cols: torch.Tensor, weight: torch.Tensor, coldness: float, *tensors):
-        """Kernel ``which`` (0: smooth_max, 1: smooth_max_grad) chunk by chunk of the B frames of cols
-        and of ``tensors``; returns the list of per-chunk results."""
-        fused = compile and not self.failed
-        rows = cols.shape[0] if fused else max(1, self.EAGER_VALUES // (weight.numel() * cols.shape[2]))
-        kernel = self.get(compile)[which]
-        try:
-            return [
-                kernel(chunk, weight, coldness, *rest)
-                for chunk, *rest in zip(cols.split(rows), *(t.split(rows) for t in tensors))
-            ]
-        except (torch._dynamo.exc.BackendCompilerFailed, torch._inductor.exc.InductorError) as error:
-            if not fused:
-                raise
-            self.failed = True
-            warnings.warn(
-                f"torch.compile could not build the fused mask kernels ({str(error).splitlines()[0]}); "
-                "the masks are computed with plain PyTorch instead (same values, slower). "
-                "Set the method option compile=false to skip the attempt.",
-                stacklevel=2,
-            )
-            return self.run(which, compile, cols, weight, coldness, *tensors)
+    return run
 
 
-KERNELS = _Kernels()
+SMOOTH_MAX = Fused(smooth_max, in_chunks(smooth_max))
+SMOOTH_MAX_GRAD = Fused(smooth_max_grad, in_chunks(smooth_max_grad))
 
 
 class SmoothMax(torch.autograd.Function):
-    """``smooth_max``'s pooled values with ``smooth_max_grad`` as their gradient: cols B x J x P,
-    weight J x S -> B x S x P. Only cols and three B x S x P tensors are kept for the backward."""
+    """``smooth_max``'s pooled values with ``smooth_max_grad`` as their gradient, fused unless
+    ``compile`` is False: cols B x J x P, weight J x S -> B x S x P. Only cols and three B x S x P
+    tensors are kept for the backward."""
 
     @staticmethod
     def forward(ctx, cols: torch.Tensor, weight: torch.Tensor, coldness: float, compile: bool) -> torch.Tensor:
-        parts = KERNELS.run(0, compile, cols, weight, coldness)
-        pooled, top, total = (torch.cat(x) for x in zip(*parts))
+        pooled, top, total = SMOOTH_MAX(cols, weight, coldness, compile=compile)
         ctx.save_for_backward(cols, weight, pooled, top, total)
         ctx.coldness, ctx.compile = coldness, compile
         return pooled
@@ -193,5 +166,5 @@ class SmoothMax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         cols, weight, pooled, top, total = ctx.saved_tensors
-        parts = KERNELS.run(1, ctx.compile, cols, weight, ctx.coldness, grad.contiguous(), pooled, top, total)
-        return torch.cat(parts), None, None, None
+        tensors = (grad.contiguous(), pooled, top, total)
+        return SMOOTH_MAX_GRAD(cols, weight, ctx.coldness, *tensors, compile=ctx.compile), None, None, None

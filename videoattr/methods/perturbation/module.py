@@ -28,7 +28,7 @@ from videoattr.methods.perturbation.losses import (
 )
 from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator, auto_sigma
 from videoattr.methods.perturbation.options import PerturbationOptions
-from videoattr.methods.perturbation.pyramid import blur_pyramid, fade_pyramid, perturb
+from videoattr.methods.perturbation.pyramid import blur_pyramid, fade_pyramid, fused_perturb
 
 TERMS = ("reward", "regulariser", "core", "prob")
 
@@ -121,7 +121,8 @@ class PerturbationFit(pl.LightningModule):
         """Logits of the clips of ``pairs`` perturbed with ``mask`` (Q x T x H x W), one Q x K tensor per
         sense ('preserve' keeps the masked region, 'delete' perturbs it), from one batched forward."""
         masks = [mask if sense == "preserve" else 1 - mask for sense in senses]
-        clips = perturb(self.pyramid, self.pair_clip[pairs].repeat(len(senses)), torch.cat(masks))
+        clip_index = self.pair_clip[pairs].repeat(len(senses))
+        clips = fused_perturb(self.pyramid, clip_index, torch.cat(masks), compile=self.opts.compile)
         return list(self.classifier(clips).chunk(len(senses)))
 
     def energy_terms(self, pairs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:

@@ -31,7 +31,7 @@ class PerturbationOptions:
     # None: auto_sigma(H, W), i.e. 11 for 112-pixel and 23 for 224-pixel frames.
     sigma: float | None = None
     coldness: float = 20.0
-    # Fuse the mask generator with torch.compile (same values; false: plain PyTorch, slower).
+    # Fuse the mask generator and the pyramid read with torch.compile (same values; false: plain PyTorch, slower).
     compile: bool = True
     reward_weight: float = 100.0
     area_weight: float = 300.0

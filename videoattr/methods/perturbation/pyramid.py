@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from videoattr.methods.perturbation.fused import Fused
+
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
     """1D Gaussian of half-width ceil(4 sigma), normalised to sum 1 (a single 1 for sigma 0)."""
@@ -62,3 +64,7 @@ def perturb(pyramid: torch.Tensor, clip_index: torch.Tensor, mask: torch.Tensor)
     below = level(lower.long())
     above = level((lower.long() + 1).clamp(max=levels - 1))
     return below + frac * (above - below)
+
+
+# perturb and its gradient as fused kernels: fused_perturb(pyramid, clip_index, mask, compile=True).
+fused_perturb = Fused(perturb)
