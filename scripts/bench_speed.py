@@ -128,6 +128,8 @@ def split(args, model, clips, target, areas, repeats: int) -> dict[str, float]:
         "optimiser": optimise,
     }
     module.masks.grad = torch.zeros_like(module.masks)
+    for part in parts.values():  # warm-up: the fused kernels compile on their first call
+        part()
     samples = {name: [] for name in parts}
     for _ in range(repeats):
         for name, part in parts.items():

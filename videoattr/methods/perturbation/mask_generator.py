@@ -102,14 +102,21 @@ def smooth_max(cols: torch.Tensor, weight: torch.Tensor, coldness: float) -> tup
     rounding never lifts it above the largest value (the clamp to [0, 1] then passes its gradient).
     """
     values = weight.t()[None, :, None, :] * cols.transpose(1, 2)[:, None, :, :]
-    top = values.amax(dim=-1)
-    gaps = top.unsqueeze(-1) - values
-    total = torch.exp(gaps * -coldness).sum(dim=-1)
-    # The same gaps spelled differently: the compiler then fuses both sums into one loop over the
-    # J cells instead of storing all B x S x P x J exponentials between them.
-    gaps_again = top.unsqueeze(-1) - cols.transpose(1, 2)[:, None, :, :] * weight.t()[None, :, None, :]
-    pooled = top - (gaps_again * torch.exp(-coldness * gaps_again)).sum(dim=-1) / total
-    return pooled, top, total
+    top = values.amax(dim=-1, keepdim=True)
+    if torch.compiler.is_compiling():
+        # The gaps spelled twice: the compiler then fuses both sums into one loop over the J cells
+        # instead of storing the B x S x P x J exponentials between them.
+        gaps = top - values
+        again = top - cols.transpose(1, 2)[:, None, :, :] * weight.t()[None, :, None, :]
+        total = torch.exp(gaps * -coldness).sum(dim=-1)
+        spread = (again * torch.exp(again * -coldness)).sum(dim=-1)
+    else:
+        gaps = values.neg_().add_(top)
+        exps = gaps.mul(-coldness).exp_()
+        total = exps.sum(dim=-1)
+        spread = gaps.mul_(exps).sum(dim=-1)
+    top = top.squeeze(-1)
+    return top - spread / total, top, total
 
 
 def smooth_max_grad(
@@ -127,16 +134,17 @@ def smooth_max_grad(
     d pooled / d v_j = softmax_j (1 + coldness (v_j - pooled)); the exponentials are recomputed
     rather than stored.
     """
-    values = weight[None, :, :, None] * cols[:, :, None, :]
-    gaps = top.unsqueeze(1) - values
-    slope = 1 + coldness * ((top - pooled).unsqueeze(1) - gaps)
-    grad_values = torch.exp(gaps * -coldness) * (grad / total).unsqueeze(1) * slope
-    return (grad_values * weight[None, :, :, None]).sum(dim=2)
+    gaps = (weight[None, :, :, None] * cols[:, :, None, :]).neg_().add_(top.unsqueeze(1))
+    exps = gaps.mul(-coldness).exp_()
+    slope = gaps.mul_(-coldness).add_((1 + coldness * (top - pooled)).unsqueeze(1))
+    grad_values = exps.mul_(slope).mul_((grad / total).unsqueeze(1))
+    return grad_values.mul_(weight[None, :, :, None]).sum(dim=2)
 
 
-def in_chunks(kernel: Callable, budget: int = 1 << 22) -> Callable:
+def in_chunks(kernel: Callable, budget: int = 1 << 20) -> Callable:
     """``smooth_max`` or ``smooth_max_grad`` over chunks of the B frames, each holding at most
-    ``budget`` of the B x S x P x J values at once (plain PyTorch stores them; 16 MB by default)."""
+    ``budget`` of the B x S x P x J values at once (plain PyTorch stores them; 4 MB, about one
+    112 x 112 frame, by default, to stay in cache)."""
 
     def run(cols: torch.Tensor, weight: torch.Tensor, coldness: float, *tensors: torch.Tensor):
         rows = max(1, budget // (weight.numel() * cols.shape[2]))
