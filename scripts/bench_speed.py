@@ -5,8 +5,10 @@ Lightning fit and the literal SEED.md baseline (``videoattr.methods.perturbation
 measured interleaved, ``--repeats`` times, and summarised by their medians; then the split of our
 iteration (mask generation, pyramid read, regularisers, optimiser, the rest: Lightning loop and
 logging), a whole clip at the default iterations (extrapolated from the per-iteration time unless
-``--full``), six areas in one fit against six fits, and, with ``--early-stop-tol``, the iterations
-early stopping saves. Prints a table and writes JSON.
+``--full``), six areas in one fit against six fits, and, with ``--early-stop-tol`` (one or more
+tolerances), the iterations early stopping saves and how close its result is to the full fit's.
+The clips come from the synthetic world (``--clip random``: noise); ``--no-compile`` times the
+plain-PyTorch path instead of the fused kernels. Prints a table and writes JSON.
 
     OMP_NUM_THREADS=2 python scripts/bench_speed.py --method step --json outputs/bench_speed.json
 """
