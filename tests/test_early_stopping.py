@@ -39,10 +39,24 @@ def test_callback_stops_after_patience_still_steps():
     # values outside [0, 1] are compared as clamped, as the fit's masks are after each step
     callback.on_fit_start(trainer, module)
     trainer.should_stop = False
-    for value in (1.0, 1.3, 1.7):
+    for value in (0.5, 1.3, 1.7, 2.0):
         module.masks = torch.full((1, 2, 2), value)
         callback.on_train_batch_end(trainer, module, None, None, 0)
     assert trainer.should_stop
+
+
+def test_masks_that_have_not_moved_yet_do_not_stop_the_fit():
+    callback = MaskEarlyStopping(tol=0.01, patience=2)
+    trainer = SimpleNamespace(should_stop=False, global_step=0)
+    module = SimpleNamespace(masks=torch.ones(1, 2, 2))
+    callback.on_fit_start(trainer, module)
+    # parked at 1 (the start) for 10 steps, then a move of 0.3, then still: stops 2 steps after the move
+    values = [1.0] * 10 + [0.7, 0.7, 0.7]
+    for step, value in enumerate(values, start=1):
+        module.masks = torch.full((1, 2, 2), value)
+        trainer.global_step = step
+        callback.on_train_batch_end(trainer, module, None, None, step - 1)
+        assert trainer.should_stop == (step == len(values))
 
 
 def test_fit_stops_early_at_the_same_mask_and_reports_its_iterations():

@@ -12,8 +12,10 @@ class MaskEarlyStopping(pl.Callback):
     """Stop when no mask parameter has moved by more than ``tol`` for ``patience`` iterations in a row.
 
     Watches ``pl_module.masks`` (the Q x T x grid parameters, compared in [0, 1] as after the clamp);
-    every pair must have settled, so a batched fit stops when its slowest pair does. ``stopped_at``
-    holds the number of iterations run when it stopped (None: ran to the end).
+    every pair must have settled, so a batched fit stops when its slowest pair does. The count starts
+    only once some parameter has moved by more than ``tol``: the masks start at 1, clamped, and may
+    sit there for a while before they move at all. ``stopped_at`` holds the number of iterations run
+    when it stopped (None: ran to the end).
     """
 
     def __init__(self, tol: float, patience: int = 10):
@@ -21,18 +23,20 @@ class MaskEarlyStopping(pl.Callback):
         self.tol, self.patience = float(tol), int(patience)
         self.previous: torch.Tensor | None = None
         self.still = 0
+        self.moving = False
         self.stopped_at: int | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.previous, self.still, self.stopped_at = None, 0, None
+        self.previous, self.still, self.moving, self.stopped_at = None, 0, False, None
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         masks = pl_module.masks.detach().clamp(0, 1)
         if self.previous is not None:
-            moved = (masks - self.previous).abs().max().item()
-            self.still = self.still + 1 if moved <= self.tol else 0
+            moved = (masks - self.previous).abs().max().item() > self.tol
+            self.moving = self.moving or moved
+            self.still = self.still + 1 if self.moving and not moved else 0
         self.previous = masks.clone()
         if self.still >= self.patience:
             trainer.should_stop = True
