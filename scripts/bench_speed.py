@@ -178,7 +178,7 @@ def early_stopping(args, model, clips, target) -> dict:
     return report
 
 
-def benchmark_clips(args, model: torch.nn.Module, device: torch.device) -> torch.Tensor:
+def benchmark_clips(args, device: torch.device) -> torch.Tensor:
     """--batch clips of --frames x --size^2: the synthetic world's (what its model was trained on;
     the early-stopping comparison needs a clip the model recognises) or Gaussian noise."""
     if args.clip == "random":
@@ -213,7 +213,7 @@ def main() -> None:
         "--clip", default="synthetic", choices=["synthetic", "random"], help="synthetic-world clips or noise"
     )
     parser.add_argument(
-        "--no-compile", action="store_true", help="the mask generator in plain PyTorch (method option compile=false)"
+        "--no-compile", action="store_true", help="mask generator and pyramid read in plain PyTorch (method option compile=false)"
     )
     parser.add_argument(
         "--early-stop-tol", type=float, nargs="+", default=None, help="compare early stopping at these tolerances"
@@ -232,7 +232,7 @@ def main() -> None:
     if args.random_weights:
         cfg.weights, cfg.checkpoint = "none", None
     model = load_model(cfg)[0].to(device)
-    clips = benchmark_clips(args, model, device)
+    clips = benchmark_clips(args, device)
     with torch.no_grad():
         target = model(clips).argmax(dim=1)
     areas = check_areas(args.area)
