@@ -143,18 +143,19 @@ def test_core_count_and_ellipsoid_kernel():
     # 0.1 x 16 x 134 x 134 = 28729.6 voxels; a 7 x 11 x 11 ellipsoid fills 847 x 0.5236 = 443.49 of them.
     assert core_count(0.1, (16, 134, 134), (7, 11, 11), 0.5236) == 65
     assert core_count(0.2, (16, 134, 134), (7, 11, 11), 0.5236) == 130
-    # 3 x 3 x 3 with semi-axes 1.5: every voxel but the 8 corners.
-    assert ellipsoid_kernel((3, 3, 3)).sum() == 19
-    # 7 x 11 x 11: voxel centres within the ellipsoid of semi-axes 3.5, 5.5, 5.5 around (3, 5, 5).
+    # 3 x 3 x 3 sampled at -1, 0, 1: the centre and its 6 face neighbours.
+    assert ellipsoid_kernel((3, 3, 3)).sum() == 7
+    # 7 x 11 x 11: coordinates linspace(-1, 1, n) per axis, squared sum at most 1 (exactly).
+    axes = [[2 * i / (n - 1) - 1 for i in range(n)] for n in (7, 11, 11)]
     inside = {
         (t, y, x)
         for t in range(7)
         for y in range(11)
         for x in range(11)
-        if ((t - 3) / 3.5) ** 2 + ((y - 5) / 5.5) ** 2 + ((x - 5) / 5.5) ** 2 <= 1
+        if axes[0][t] ** 2 + axes[1][y] ** 2 + axes[2][x] ** 2 <= 1 + 1e-12
     }
     kernel = ellipsoid_kernel((7, 11, 11))
-    assert {tuple(i) for i in kernel.nonzero().tolist()} == inside and kernel.max() == 1
+    assert {tuple(i) for i in kernel.nonzero().tolist()} == inside and kernel.max() == 1 and len(inside) == 311
 
 
 def test_core_loss_pushes_the_top_k_to_one_and_breaks_ties_by_the_shuffle():
@@ -195,6 +196,7 @@ def test_paper_hyper_parameters_per_method():
     assert (ep2.per_frame, ep3.per_frame, step.per_frame) == (True, False, False)
     assert step.area_growth**800 == pytest.approx(2.0, rel=1e-3) and ep3.area_growth == 1.0
     assert (step.core_weight, ep3.core_weight, step.iterations) == (300, 0, 2000)
+    assert step.core_start == 101  # the reference switches the core on after zero-based iteration 100
     assert (step.lr, step.momentum, step.dampening, step.area_weight) == (0.05, 0.9, 0.9, 300)
 
 

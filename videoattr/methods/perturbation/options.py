@@ -14,6 +14,7 @@ from videoattr.errors import VideoAttrError
 
 VARIANTS = ("preserve", "delete", "dual")
 PERTURBATIONS = ("blur", "fade")
+COMBINATIONS = ("sum",)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class PerturbationOptions:
     # 2D-EP: every frame keeps the area; otherwise the T-frame volume does.
     per_frame: bool = False
     core_weight: float = 0.0
-    core_start: int = 100
+    # The first zero-based iteration whose energy has the core loss (the reference: after iteration 100 has run).
+    core_start: int = 101
     core_shape: tuple[int, int, int] = (7, 11, 11)
     core_stride: tuple[int, int, int] = (1, 11, 11)
     # Volume of an ellipsoid over that of its bounding box, pi / 6.
@@ -54,6 +56,10 @@ class PerturbationOptions:
     # iterations in a row (None: run every iteration, as the paper does).
     early_stop_tol: float | None = None
     early_stop_patience: int = 10
+    # 'sum': also report one graded map from the masks of all areas (summed, smoothed spatially with a
+    # Gaussian of combine_sigma pixels, divided by the maximum; needs 2 or more areas). None: off.
+    combine: str | None = None
+    combine_sigma: float = 10.0
 
 
 DEFAULTS = {
@@ -89,6 +95,11 @@ def resolve_options(method: str, options: Mapping[str, Any]) -> PerturbationOpti
         raise VideoAttrError(
             f"early_stop_tol {opts.early_stop_tol} / early_stop_patience {opts.early_stop_patience} are out of range: "
             "use a tolerance >= 0 (or null) and a patience >= 1."
+        )
+    if opts.combine not in (None, *COMBINATIONS) or not opts.combine_sigma > 0:
+        raise VideoAttrError(
+            f"combine {opts.combine!r} / combine_sigma {opts.combine_sigma} are out of range: "
+            "use combine=null or combine=sum, and a combine_sigma > 0 (pixels)."
         )
     if len(opts.core_shape) != 3 or len(opts.core_stride) != 3:
         raise VideoAttrError(

@@ -8,14 +8,16 @@ sorts the full mask for the area regulariser.
 
 from __future__ import annotations
 
+import functools
 import math
+from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from videoattr.methods.perturbation.mask_generator import auto_sigma
-from videoattr.methods.perturbation.options import resolve_options
+from videoattr.methods.perturbation.options import PerturbationOptions, resolve_options
 
 
 def gaussian_blur(frame: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -89,10 +91,58 @@ def smooth_mask(
     return torch.stack(masks).clamp(0, 1)
 
 
+@functools.cache
 def ellipsoid(shape: tuple[int, int, int]) -> torch.Tensor:
-    """Solid ellipsoid of 0/1 voxels filling a D x h x w box."""
-    grids = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) for n in shape], indexing="ij")
-    return (sum(((g - (n - 1) / 2) / (n / 2)) ** 2 for g, n in zip(grids, shape)) <= 1).float()
+    """Solid ellipsoid of 0/1 voxels in a D x h x w box, each axis sampled at linspace(-1, 1, n), exactly."""
+    axes = [[Fraction(-1)] if n == 1 else [Fraction(2 * i, n - 1) - 1 for i in range(n)] for n in shape]
+    return torch.tensor(
+        [[[float(z * z + y * y + x * x <= 1) for x in axes[2]] for y in axes[1]] for z in axes[0]]
+    )
+
+
+def reference_energy(
+    params: torch.Tensor,
+    model: nn.Module,
+    clip: torch.Tensor,
+    target: int,
+    area: float,
+    step: int,
+    core_on: bool,
+    o: PerturbationOptions,
+    sigma: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The energy at zero-based iteration ``step`` of T x gh x gw ``params`` -> (energy, T x H x W mask).
+
+    ``core_on``: whether the core loss is switched on yet; ``o``: the method's options.
+    """
+    _, t, h, w = clip.shape
+    margin = round(sigma)
+    padded = smooth_mask(params, (h, w), o.grid_step, sigma, o.coldness)
+    mask = padded[:, margin : margin + h, margin : margin + w]
+    logits = model(perturbed_clip(clip, mask, o.levels, o.max_blur).unsqueeze(0))
+    reward = -torch.log_softmax(logits, dim=1)[0, target]
+
+    rows = padded.flatten(1) if o.per_frame else padded.flatten().unsqueeze(0)
+    ranked = rows.sort(dim=1, stable=True).values
+    size = rows.shape[1]
+    reference = torch.cat(
+        [torch.zeros(int(size * (1 - area))), torch.ones(size - int(size * (1 - area)))]
+    ).to(clip.device)
+    regulariser = ((ranked - reference) ** 2).mean()
+    energy = o.reward_weight * reward + o.area_weight * o.area_growth**step * regulariser
+
+    if core_on:
+        kernel = ellipsoid(o.core_shape).to(clip.device)
+        responses = F.conv3d(padded[None, None], (kernel / kernel.sum())[None, None], stride=o.core_stride).flatten()
+        order = torch.randperm(
+            responses.numel(),
+            generator=torch.Generator(device=clip.device).manual_seed(o.seed * 1_000_003 + step),
+            device=clip.device,
+        )
+        ranked = responses[order].sort(descending=True, stable=True).values
+        count = math.ceil(area * padded.numel() / int(kernel.numel() * o.core_fill))
+        energy = energy + o.core_weight * (((ranked[:count] - 1) ** 2).mean() + (ranked[count:] ** 2).mean())
+    return energy, mask
 
 
 def reference_fit(
@@ -101,51 +151,25 @@ def reference_fit(
     """SEED.md's 2D-EP / 3D-EP / STEP for one 3 x T x H x W clip and one area -> the T x H x W mask.
 
     ``options`` are the keys of ``PerturbationOptions`` (variant 'preserve', perturbation 'blur').
+    As the reference, it returns the mask generated at the start of the last iteration (from the
+    parameters after iterations - 1 updates), and switches the core loss on at the end of iteration
+    core_start - 1.
     """
     o = resolve_options(method, options)
     _, t, h, w = clip.shape
     sigma = o.sigma or auto_sigma(h, w, o.grid_step)
-    margin = round(sigma)
     params = torch.ones(
         t, math.ceil(h / o.grid_step), math.ceil(w / o.grid_step), device=clip.device, requires_grad=True
     )
     optimizer = torch.optim.SGD([params], lr=o.lr, momentum=o.momentum, dampening=o.dampening)
-    kernel = ellipsoid(o.core_shape).to(clip.device)
+    core_on = o.core_weight > 0 and o.core_start <= 0
     for step in range(o.iterations):
-        padded = smooth_mask(params, (h, w), o.grid_step, sigma, o.coldness)
-        mask = padded[:, margin : margin + h, margin : margin + w]
-        logits = model(perturbed_clip(clip, mask, o.levels, o.max_blur).unsqueeze(0))
-        reward = -torch.log_softmax(logits, dim=1)[0, target]
-
-        rows = padded.flatten(1) if o.per_frame else padded.flatten().unsqueeze(0)
-        ranked = rows.sort(dim=1, stable=True).values
-        size = rows.shape[1]
-        reference = torch.cat(
-            [torch.zeros(int(size * (1 - area))), torch.ones(size - int(size * (1 - area)))]
-        ).to(clip.device)
-        regulariser = ((ranked - reference) ** 2).mean()
-        energy = o.reward_weight * reward + o.area_weight * o.area_growth**step * regulariser
-
-        if o.core_weight and step >= o.core_start:
-            responses = F.conv3d(
-                padded[None, None], (kernel / kernel.sum())[None, None], stride=o.core_stride
-            ).flatten()
-            order = torch.randperm(
-                responses.numel(),
-                generator=torch.Generator(device=clip.device).manual_seed(o.seed * 1_000_003 + step),
-                device=clip.device,
-            )
-            ranked = responses[order].sort(descending=True, stable=True).values
-            count = math.ceil(area * padded.numel() / (kernel.numel() * o.core_fill))
-            energy = energy + o.core_weight * (
-                ((ranked[:count] - 1) ** 2).mean() + (ranked[count:] ** 2).mean()
-            )
-
+        energy, mask = reference_energy(params, model, clip, target, area, step, core_on, o, sigma)
         optimizer.zero_grad()
         energy.backward()
         optimizer.step()
         with torch.no_grad():
             params.clamp_(0, 1)
-    with torch.no_grad():
-        padded = smooth_mask(params, (h, w), o.grid_step, sigma, o.coldness)
-    return padded[:, margin : margin + h, margin : margin + w]
+        if o.core_weight > 0 and step == o.core_start - 1:
+            core_on = True
+    return mask.detach()
