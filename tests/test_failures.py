@@ -23,6 +23,7 @@ from conftest import write_video_file
 from videoattr import cli
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import fit_masks
+from videoattr.methods.perturbation.pyramid import fused_perturb, perturb
 
 FLAKY_MODEL = '''
 import torch
@@ -83,6 +84,61 @@ def test_infinite_logits_stop_the_fit_at_once():
     model[1].bias.fill_(float("inf"))
     with pytest.raises(VideoAttrError, match=r"NaN or infinite at iteration 0"):
         fit_masks("step", model, clip, torch.tensor([0, 1]), [0.1], iterations=5, sigma=11)
+
+
+class Scaled(nn.Module):
+    """Linear logits times ``scale``: NaN or infinite from the first forward pass for scale nan / inf."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.fc, self.scale = nn.Linear(3, 4), scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean(dim=(2, 3, 4))) * self.scale
+
+
+@pytest.mark.parametrize("compile", [True, False], ids=["compiled", "eager"])
+@pytest.mark.parametrize(
+    "scale, options, iteration",
+    [(1.0, {"lr": float("nan")}, 1), (float("nan"), {}, 0), (float("inf"), {}, 0)],
+    ids=["lr_nan", "nan_logits", "inf_logits"],
+)
+def test_non_finite_masks_or_logits_stop_the_fit_without_a_bad_read(compile, scale, options, iteration):
+    """NaN masks (after a step with lr=nan) reach the pyramid read, compiled or not, without indexing
+    out of range (a C++ abort before); the fit then stops with the one-line error."""
+    clip = torch.randn(1, 3, 4, 24, 24, generator=torch.Generator().manual_seed(2))
+    model = frozen(Scaled(scale))
+    with pytest.raises(VideoAttrError, match=rf"energy became NaN or infinite at iteration {iteration}: "):
+        fit_masks(
+            "3d_ep", model, clip, torch.tensor([1]), [0.1], iterations=4, sigma=11, compile=compile, **options
+        )
+
+
+def test_the_pyramid_read_of_non_finite_masks_stays_in_range_and_non_finite():
+    pyramid = torch.arange(2 * 8 * 3 * 2 * 4 * 4, dtype=torch.float32).reshape(2, 8, 3, 2, 4, 4)
+    mask = torch.full((2, 2, 4, 4), 0.5)
+    mask[0, 0, 0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    for compile in (True, False):
+        out = fused_perturb(pyramid, torch.tensor([1, 0]), mask, compile=compile)
+        assert out.shape == (2, 3, 2, 4, 4)
+        assert not out[0, :, 0, 0, :3].isfinite().any()
+        finite = torch.ones_like(out, dtype=torch.bool)
+        finite[0, :, 0, 0, :3] = False
+        assert out[finite].isfinite().all()
+        torch.testing.assert_close(out[1], perturb(pyramid, torch.tensor([0]), mask[1:])[0])
+
+
+def test_lr_nan_on_the_command_line_ends_in_the_one_line_error(tmp_path):
+    """The issue's command: ``python run.py method.lr=nan method.iterations=3 dataset.limit=1`` (compiled)."""
+    run_dir = tmp_path / "run"
+    overrides = ["method.lr=nan", "method.iterations=3", "dataset.limit=1", "figures=false", "metrics.groups=[]"]
+    out = run_cli([*overrides, "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: The perturbation energy became NaN or infinite at iteration 1: the classifier gives non-finite "
+        "scores for these clips or their masks, so check the model and its inputs (or lower lr)."
+    )
+    assert "Traceback" not in out.stderr and not run_dir.exists()
 
 
 # ---------------------------------------------------------------- bad clips in a run
@@ -190,12 +246,52 @@ def test_an_interrupt_lost_in_a_finalizer_is_raised_again(monkeypatch):
         signal.signal(signal.SIGALRM, alarm)
 
 
-def interrupt_during_fit(signum: int, run_dir: Path, cwd: Path) -> tuple[int, str, list[str]]:
-    """Start a 2-clip 3D-EP run, send ``signum`` once the first clip is saved (the second clip's fit is
-    then running) and return the exit status, the output and the overrides (to rerun)."""
-    overrides = [
+STALL_MODEL = """
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class Stall(nn.Module):
+    \"\"\"A linear classifier that, once the file STALL_AFTER exists (the first clip's results), stalls at
+    its next forward pass (STALL_WHEN=between_fits: the next clip's prediction, outside any fit) or its
+    next pass with autograd on (STALL_WHEN=in_fit: the next fit's first iteration): it writes STALL_MARK
+    ('grad' or 'no_grad', the autograd mode of that pass) and waits a minute, for the test's signal.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.stalled = nn.Linear(3, 4), False
+
+    def forward(self, x):
+        after, when = os.environ.get("STALL_AFTER"), os.environ.get("STALL_WHEN")
+        if after and not self.stalled and Path(after).exists() and (when == "between_fits" or torch.is_grad_enabled()):
+            self.stalled = True
+            mark = Path(os.environ["STALL_MARK"])
+            mark.with_suffix(".tmp").write_text("grad" if torch.is_grad_enabled() else "no_grad")
+            mark.with_suffix(".tmp").replace(mark)
+            time.sleep(60)
+        return self.fc(x.mean(dim=(2, 3, 4)))
+"""
+
+# Where each case stops the run and the autograd mode the model sees there.
+STALLS = {"between_fits": "no_grad", "in_fit": "grad"}
+
+
+def stall_overrides(base: Path, run_dir: Path) -> list[str]:
+    return [
+        "model=custom",
+        "model.target=stall.Stall",
+        f"model.classes={base / 'classes.txt'}",
+        "model.num_frames=8",
+        "model.resize=[32,32]",
+        "model.crop=[32,32]",
         "method=3d_ep",
-        "method.iterations=20",
+        "method.iterations=3",
+        "method.sigma=11",
+        "method.compile=false",
         "dataset.limit=2",
         "dataset.batch_size=1",
         "metrics.groups=[]",
@@ -203,46 +299,97 @@ def interrupt_during_fit(signum: int, run_dir: Path, cwd: Path) -> tuple[int, st
         "trainer.enable_progress_bar=false",
         f"hydra.run.dir={run_dir}",
     ]
-    log = cwd / f"{signal.Signals(signum).name}.log"
+
+
+def interrupt_run(signum: int, when: str, base: Path) -> dict:
+    """Start a 2-clip run, wait until its model stalls at ``when`` (the mark file it writes), send
+    ``signum`` and return the exit status, the output, the stall mark and the run directory."""
+    run_dir, mark = base / f"{when}_{signum.name}", base / f"{when}_{signum.name}.mark"
+    log = base / f"{when}_{signum.name}.log"
+    first = run_dir / "clips" / "down-100_0.npz"
+    env = {"PYTHONPATH": str(base), "STALL_AFTER": str(first), "STALL_WHEN": when, "STALL_MARK": str(mark)}
     with log.open("w") as sink:
         process = subprocess.Popen(
-            cli_command(overrides), cwd=cwd, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT, text=True
+            cli_command(stall_overrides(base, run_dir)),
+            cwd=base,
+            env=cli_env(**env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        first = run_dir / "clips" / "down-100_0.npz"
         deadline = time.monotonic() + 300
-        while not first.exists():
+        while not mark.exists():
             assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the first clip took too long"
-            time.sleep(0.2)
-        time.sleep(2.0)
+            assert time.monotonic() < deadline, "the run did not reach its stall in 300 s"
+            time.sleep(0.05)
         process.send_signal(signum)
         status = process.wait(timeout=120)
-    return status, log.read_text(), overrides
+    maps_shape = None
+    if first.exists():
+        with np.load(first) as data:
+            maps_shape = data["maps"].shape
+    return {
+        "status": status,
+        "output": log.read_text(),
+        "mark": mark.read_text(),
+        "run_dir": run_dir,
+        # what the run left (before any rerun): files, and the first clip's time of writing
+        "files": sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if ".hydra" not in p.parts),
+        "first_written": first.stat().st_mtime_ns if first.exists() else None,
+        "maps_shape": maps_shape,
+    }
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """SIGINT and SIGTERM, each sent inside the second clip's fit and between the two fits; then the
+    runs stopped by SIGINT in a fit and by SIGTERM between fits are run again (no stall)."""
+    base = tmp_path_factory.mktemp("interrupts")
+    (base / "stall.py").write_text(STALL_MODEL)
+    (base / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    cases = [(when, s) for when in STALLS for s in (signal.SIGINT, signal.SIGTERM)]
+    with ThreadPoolExecutor(2) as pool:
+        runs = dict(zip(cases, pool.map(lambda case: interrupt_run(case[1], case[0], base), cases)))
+        again = [("in_fit", signal.SIGINT), ("between_fits", signal.SIGTERM)]
+        reruns = pool.map(
+            lambda case: run_cli(
+                stall_overrides(base, runs[case]["run_dir"]), base, env={"PYTHONPATH": str(base)}
+            ),
+            again,
+        )
+        for case, rerun in zip(again, reruns):
+            runs[case]["rerun"] = rerun
+    return runs
 
 
 @pytest.mark.slow
-def test_sigint_and_sigterm_stop_cleanly_and_a_rerun_resumes(tmp_path):
-    signals = (signal.SIGINT, signal.SIGTERM)
-    with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(lambda s: interrupt_during_fit(s, tmp_path / s.name, tmp_path), signals))
-    for signum, (status, output, _) in zip(signals, runs):
-        run_dir = tmp_path / signum.name
-        assert status == 128 + signum, output[-3000:]
-        # Lightning caught the interrupt inside the second clip's fit, and the run stopped there
-        assert "Detected KeyboardInterrupt" in output, output[-3000:]
-        assert output.strip().splitlines()[-1] == (
-            f"error: Interrupted by {signum.name}: the clips finished so far are saved in {run_dir}; "
-            f"rerun the same command with hydra.run.dir={run_dir} to resume."
-        )
-        assert sorted(p.name for p in (run_dir / "clips").iterdir()) == ["down-100_0.npz"]
-        assert not (run_dir / "results.csv").exists() and hidden_files(run_dir) == []
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", list(STALLS))
+def test_a_signal_stops_the_run_cleanly(interrupted, when, signum):
+    """Wherever the signal lands (in Lightning's fit or in our loop between fits): status 128 + signal,
+    our resume line last, the first clip complete and nothing half written."""
+    run = interrupted[(when, signum)]
+    output, run_dir = run["output"], run["run_dir"]
+    assert run["mark"] == STALLS[when]  # the signal reached the run where this case meant it to
+    assert run["status"] == 128 + signum, output[-3000:]
+    assert output.strip().splitlines()[-1] == (
+        f"error: Interrupted by {signum.name}: the clips finished so far are saved in {run_dir}; "
+        f"rerun the same command with hydra.run.dir={run_dir} to resume."
+    ), output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    # only the first clip, complete; no tables, no half-written (hidden temporary) files
+    assert run["files"] == ["clips", "clips/down-100_0.npz", "run.log"]
+    assert run["maps_shape"] == (1, 8, 32, 32)
 
-    overrides = runs[1][2]
-    first = tmp_path / "SIGTERM" / "clips" / "down-100_0.npz"
-    written = first.stat().st_mtime_ns
-    rerun = run_cli(overrides, tmp_path)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [("in_fit", signal.SIGINT), ("between_fits", signal.SIGTERM)], ids=str)
+def test_a_rerun_resumes_an_interrupted_run(interrupted, case):
+    run = interrupted[case]
+    rerun, run_dir = run["rerun"], run["run_dir"]
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "skipping down-100_0" in rerun.stdout + rerun.stderr
-    assert first.stat().st_mtime_ns == written
-    results = pd.read_csv(tmp_path / "SIGTERM" / "results.csv")
+    assert (run_dir / "clips" / "down-100_0.npz").stat().st_mtime_ns == run["first_written"]
+    results = pd.read_csv(run_dir / "results.csv")
     assert sorted(results["clip"]) == ["down-100_0", "down-100_1"]
+    assert hidden_files(run_dir) == []

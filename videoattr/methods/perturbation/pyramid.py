@@ -53,7 +53,10 @@ def perturb(pyramid: torch.Tensor, clip_index: torch.Tensor, mask: torch.Tensor)
     """
     n, levels, c = pyramid.shape[:3]
     scaled = mask.unsqueeze(1) * (levels - 1)
-    lower = scaled.detach().floor().clamp(0, levels - 1)
+    # A non-finite mask value (after a NaN or infinite step) must never index memory: it reads level 0
+    # (NaN, -inf) or the last level (+inf), and its output stays non-finite through ``frac``, so the
+    # fit's finiteness check stops it. (clamp keeps NaN, and NaN cast to an integer is out of range.)
+    lower = torch.nan_to_num(scaled.detach(), nan=0.0).floor().clamp(0, levels - 1)
     frac = scaled - lower
     flat = pyramid.reshape(n * levels, *pyramid.shape[2:])
     base = (clip_index * levels).view(-1, 1, 1, 1, 1)
