@@ -1,4 +1,4 @@
-"""Our fast perturbation fit against the literal SEED.md baseline (reference.py), and the speed benchmark."""
+"""Our fast perturbation fit against the literal baseline of docs/REFERENCE.md (reference.py), and the speed benchmark."""
 
 from __future__ import annotations
 

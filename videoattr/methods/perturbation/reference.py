@@ -1,4 +1,4 @@
-"""BASELINE ONLY: a plain, literal transcription of SEED.md's perturbation pipeline.
+"""BASELINE ONLY: a plain, literal transcription of the reference's perturbation pipeline (docs/REFERENCE.md).
 
 Used by ``scripts/bench_speed.py`` (the speed-up is measured against it) and by the equality test;
 ``videoattr`` itself never calls it. One clip, one area, a Python loop of SGD steps: every iteration
@@ -81,10 +81,10 @@ def smooth_mask(
     masks = []
     for frame in params:
         cells = frame[
-            cy.clamp(0, grid[0] - 1).view(-1, 1, cy.shape[1], 1),
-            cx.clamp(0, grid[1] - 1).view(1, -1, 1, cx.shape[1]),
+            cy.clamp(0, grid[0] - 1).view(-1, 1, cy.shape[1], 1).to(frame.device),
+            cx.clamp(0, grid[1] - 1).view(1, -1, 1, cx.shape[1]).to(frame.device),
         ]
-        values = (cells * inside * weight.to(frame.device)).flatten(2)
+        values = (cells * inside.to(frame.device) * weight.to(frame.device)).flatten(2)
         # sum_j v_j softmax_j = max v - sum_j (max v - v_j) softmax_j: never above max v after rounding
         top = values.amax(dim=2, keepdim=True)
         masks.append(top[..., 0] - ((top - values) * torch.softmax(coldness * values, dim=2)).sum(dim=2))
@@ -148,7 +148,7 @@ def reference_energy(
 def reference_fit(
     method: str, model: nn.Module, clip: torch.Tensor, target: int, area: float, **options
 ) -> torch.Tensor:
-    """SEED.md's 2D-EP / 3D-EP / STEP for one 3 x T x H x W clip and one area -> the T x H x W mask.
+    """The reference's 2D-EP / 3D-EP / STEP for one 3 x T x H x W clip and one area -> the T x H x W mask.
 
     ``options`` are the keys of ``PerturbationOptions`` (variant 'preserve', perturbation 'blur').
     As the reference, it returns the mask generated at the start of the last iteration (from the
