@@ -1,7 +1,7 @@
 """Speed of the perturbation fit: seconds per iteration against the classifier's bare forward + backward.
 
 One process, one run: the floor (forward + backward of the classifier on the same batch), our
-Lightning fit and the literal SEED.md baseline (``videoattr.methods.perturbation.reference``) are
+Lightning fit and the literal baseline of docs/REFERENCE.md (``videoattr.methods.perturbation.reference``) are
 measured interleaved, ``--repeats`` times, and summarised by their medians; then the split of our
 iteration (mask generation, pyramid read, regularisers, optimiser, the rest: Lightning loop and
 logging), a whole clip at the default iterations (extrapolated from the per-iteration time unless

@@ -1,8 +1,9 @@
 """Encode the reference's demo frame folders as small H.264 videos under videoattr/assets/demo/.
 
-    python scripts/make_demo_videos.py --source ../shared/seed_test_data
+    python scripts/make_demo_videos.py --source /path/to/seed_test_data
 
-Each ``<source>/<dataset>/sampled_frames/<clip>/`` folder of PNG frames becomes
+``--source`` (required) is the reference's test data folder, holding ``kinetics/``,
+``epic-kitchens-noun/`` and ``epic-kitchens-verb/``. Each ``<source>/<dataset>/sampled_frames/<clip>/`` folder of PNG frames becomes
 ``<dest>/<name>/<clip>.mp4`` (same name, spaces kept), scaled so its short side is ``--short-side``
 pixels; the dataset's class list is copied beside the videos. Every video is read back with decord
 to check its frame count and size.
@@ -60,12 +61,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "seed_test_data")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        required=True,
+        help="the reference's test data folder (with kinetics/, epic-kitchens-noun/, epic-kitchens-verb/)",
+    )
     parser.add_argument("--dest", type=Path, default=Path(__file__).parents[1] / "videoattr/assets/demo")
     parser.add_argument("--short-side", type=int, default=256)
     parser.add_argument("--fps", type=int, default=8)
     parser.add_argument("--crf", type=int, default=20)
     args = parser.parse_args()
+    missing = [
+        str(args.source / name / "sampled_frames")
+        for name in DATASETS
+        if not (args.source / name / "sampled_frames").is_dir()
+    ]
+    if missing:
+        parser.error(
+            f"--source {args.source} lacks {', '.join(missing)}: give the reference's test data folder "
+            f"(with {', '.join(f'{name}/sampled_frames/' for name in DATASETS)})"
+        )
 
     for source_name, (demo_name, class_list) in DATASETS.items():
         source, dest = args.source / source_name, args.dest / demo_name

@@ -252,10 +252,17 @@ def test_label_files_override_names(tmp_path, write_frames, make_graded_frames):
 
 def test_unknown_label_and_class_sources(tmp_path, write_frames, make_graded_frames):
     write_frames(tmp_path / "clips" / "ironin-a", make_graded_frames(4))
-    with pytest.raises(VideoAttrError, match=r"'ironin'.*'ironing'"):
-        VideoDataset(tmp_path / "clips", tiny_spec(), classes=["abseiling", "ironing"])
+    write_frames(tmp_path / "clips" / "ironing-b", make_graded_frames(4))
+    # A label outside the class list fails its clip only (check_label), not the data set.
+    dataset = VideoDataset(tmp_path / "clips", tiny_spec(), classes=["abseiling", "ironing"])
+    assert dataset.labels == [("ironin", -1), ("ironing", 1)] and dataset.label_errors[1] is None
+    with pytest.raises(VideoAttrError, match=r"ironin-a has label 'ironin'.*close class names are 'ironing'"):
+        dataset.check_label(0)
+    dataset.check_label(1)
+    assert (dataset[0]["label"], dataset[0]["target"]) == ("ironin", -1)
+    dataset = build_dataset(dataset_cfg(root=str(tmp_path / "clips")), tiny_spec(class_names=["ironing"]))
     with pytest.raises(VideoAttrError, match=r"'ironin'.*'ironing'"):  # classes: null takes the model's
-        build_dataset(dataset_cfg(root=str(tmp_path / "clips")), tiny_spec(class_names=["ironing"]))
+        dataset.check_label(0)
     (tmp_path / "three.json").write_text(json.dumps(["a", "b", "c"]))
     with pytest.raises(VideoAttrError, match="has 3 classes but model tiny has 1"):
         build_dataset(

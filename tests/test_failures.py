@@ -225,6 +225,88 @@ def test_fail_fast_stops_at_the_first_bad_clip(flaky_dataset):
     assert hidden_files(run_dir) == []
 
 
+# ---------------------------------------------------------------- labels outside the class list
+
+UNKNOWN_LABEL = (
+    "Clip {file} has label '{label}', which is not in the class list ({hint}): rename the clip "
+    "'<class>-<anything>', give its label in dataset.label_file or explain it with target=predicted."
+)
+
+
+@pytest.fixture(scope="module")
+def unknown_labels(tmp_path_factory):
+    """Three videos for the synthetic model (classes up, down, left, right): ``jumping-b`` and ``rigth-c``
+    have labels outside the class list, ``up-a`` is fine; run with target=label, fail_fast, target=predicted,
+    and on a folder of only the two bad clips."""
+    base = tmp_path_factory.mktemp("labels")
+    noise = np.random.default_rng(3).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    for name in ("up-a", "jumping-b", "rigth-c"):
+        write_video_file(base / "clips" / f"{name}.mp4", noise)
+        if name != "up-a":
+            write_video_file(base / "bad" / f"{name}.mp4", noise)
+    common = ["dataset=videos", "method=grad", "metrics.groups=[]", "figures=false"]
+    runs = {
+        "label": [f"dataset.root={base / 'clips'}"],
+        "fail_fast": [f"dataset.root={base / 'clips'}", "fail_fast=true"],
+        "predicted": [f"dataset.root={base / 'clips'}", "target=predicted"],
+        "all_bad": [f"dataset.root={base / 'bad'}"],
+    }
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            name: pool.submit(run_cli, [*common, *extra, f"hydra.run.dir={base / name}"], base)
+            for name, extra in runs.items()
+        }
+        return {name: (future.result(), base / name) for name, future in futures.items()}
+
+
+@pytest.mark.slow
+def test_a_label_outside_the_class_list_fails_its_clip_only(unknown_labels):
+    out, run_dir = unknown_labels["label"]
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert pd.read_csv(run_dir / "results.csv")["clip"].tolist() == ["up-a"]
+    errors = dict(pd.read_csv(run_dir / "errors.csv").itertuples(index=False))
+    assert errors == {
+        "jumping-b": UNKNOWN_LABEL.format(file="jumping-b.mp4", label="jumping", hint="no class name is close"),
+        "rigth-c": UNKNOWN_LABEL.format(file="rigth-c.mp4", label="rigth", hint="close class names are 'right'"),
+    }
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["clips_done"], summary["clips_failed"]) == (1, 2)
+    assert sorted(p.name for p in (run_dir / "clips").iterdir()) == ["up-a.npz"]
+
+
+@pytest.mark.slow
+def test_fail_fast_stops_at_the_first_label_outside_the_class_list(unknown_labels):
+    out, run_dir = unknown_labels["fail_fast"]
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: " + UNKNOWN_LABEL.format(
+        file="jumping-b.mp4", label="jumping", hint="no class name is close"
+    )
+    assert not run_dir.exists()  # the first clip in name order failed: nothing was done
+
+
+@pytest.mark.slow
+def test_another_target_explains_clips_whose_label_is_outside_the_class_list(unknown_labels):
+    out, run_dir = unknown_labels["predicted"]
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = pd.read_csv(run_dir / "results.csv", keep_default_na=False)
+    assert sorted(zip(results["clip"], results["label"])) == [
+        ("jumping-b", "jumping"),
+        ("rigth-c", "rigth"),
+        ("up-a", "up"),
+    ]
+    assert (results["target"] == results["predicted"]).all() and not (run_dir / "errors.csv").exists()
+    assert "clip rigth-c: label 'rigth' is not in the class list; explaining target=predicted" in out.stdout
+
+
+@pytest.mark.slow
+def test_a_run_whose_every_label_is_outside_the_class_list_exits_2_with_the_first(unknown_labels):
+    out, run_dir = unknown_labels["all_bad"]
+    assert out.returncode == 2
+    first = UNKNOWN_LABEL.format(file="jumping-b.mp4", label="jumping", hint="no class name is close")
+    assert out.stderr.strip().splitlines()[-1] == f"error: All 2 clips failed, the first (jumping-b) with: {first}"
+    assert "Traceback" not in out.stderr and not run_dir.exists()
+
+
 # ---------------------------------------------------------------- interrupts
 
 

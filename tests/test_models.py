@@ -23,7 +23,6 @@ from videoattr.models.tsm import temporal_shift
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = ROOT.parent / "shared" / "fixtures" / "checkpoints"
 _spec = importlib.util.spec_from_file_location("layouts", FIXTURES / "layouts.py")
 layouts = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(layouts)
@@ -176,7 +175,8 @@ def test_unusable_checkpoint_files(tmp_path, content, match):
 
 
 def test_i3d_reproduces_the_golden_logits_from_a_user_file(tmp_path):
-    """Weights from the shared manifest + README formula, loaded like a user's file, give the recorded logits."""
+    """Weights from the given manifest + the formula of tests/fixtures/README.md, loaded like a user's file,
+    give the recorded logits."""
     path = tmp_path / "i3d.pth"
     torch.save(layouts.formula_state_dict(layouts.load_manifest("i3d_seed_kinetics400")), path)
     net, spec = load_model(model_cfg("i3d", f"checkpoint={path}"))
@@ -184,7 +184,7 @@ def test_i3d_reproduces_the_golden_logits_from_a_user_file(tmp_path):
     x = torch.rand(1, 3, 16, 224, 224, generator=g) * 2 - 1
     with torch.no_grad():
         logits = net(x)
-    golden = torch.tensor(json.loads((SHARED / "i3d_seed_kinetics400.golden.json").read_text())["logits"])
+    golden = torch.tensor(json.loads((FIXTURES / "i3d_seed_kinetics400.golden.json").read_text())["logits"])
     torch.testing.assert_close(logits[0], golden, atol=1e-4, rtol=0)
     assert (spec.num_frames, spec.resize, spec.crop, spec.gradcam_layer) == (
         16,

@@ -1,4 +1,4 @@
-"""The pieces of 2D-EP / 3D-EP / STEP against values computed here independently (SEED.md items 1-5)."""
+"""The pieces of 2D-EP / 3D-EP / STEP against values computed here independently (items 1-5 of docs/REFERENCE.md)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 half-written files never count as results, the rest is computed."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,3 +76,34 @@ def test_a_killed_run_resumes_where_it_stopped(two_clips, tmp_path):
     results = pd.read_csv(run_dir / "results.csv")
     assert sorted(results["clip"]) == list(CLIPS)
     assert (results["method"] == "step").all() and (results["area"] == 0.1).all()
+
+
+@pytest.mark.slow
+def test_runs_started_together_get_their_own_directories(tmp_path):
+    """Two runs started back to back (the same second) with the default run directory: both succeed,
+    each in its own directory with its own complete results, neither skipping the other's clip."""
+    overrides = ["method=grad", "dataset.limit=1", "metrics.groups=[]", "figures=false"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), *overrides, f"seed={seed}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for seed in (0, 1)
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    run_dirs = sorted((tmp_path / "outputs" / "runs").iterdir())
+    assert len(run_dirs) == 2, outputs
+    for run_dir in run_dirs:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d-\d{6}_synthetic_grad", run_dir.name)
+        results = pd.read_csv(run_dir / "results.csv")
+        assert results["clip"].tolist() == ["down-100_0"]
+        assert sorted(p.name for p in (run_dir / "clips").iterdir()) == ["down-100_0.npz"]
+    seeds = sorted(int(pd.read_csv(d / "results.csv")["seed"][0]) for d in run_dirs)
+    assert seeds == [0, 1]  # one directory per run, not one run's results twice
+    assert not any("skipping" in output for output in outputs), outputs

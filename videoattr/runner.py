@@ -131,7 +131,7 @@ class Job:
             if not self.cfg.overwrite and self.store.is_done(name):
                 log.info("skipping %s: results exist (overwrite=true recomputes)", name)
                 continue
-            item = self._guard([name], self.dataset.__getitem__, index)
+            item = self._guard([name], self._load, index)
             if item is not None:
                 batch.append(item)
             if len(batch) == batch_size:
@@ -144,6 +144,16 @@ class Job:
             summary = self._summary()
             self.store.write_tables(self.errors, summary)
             self.tracker.finish(self.store.rows(), summary)
+
+    def _load(self, index: int) -> dict:
+        """Clip ``index`` as a dataset item. A label the class list lacks fails the clip (before decoding
+        it) when the label is the target; another target explains it, with a warning."""
+        if self.cfg.target == "label":
+            self.dataset.check_label(index)
+        elif self.dataset.label_errors[index] is not None:
+            label = self.dataset.labels[index][0]
+            log.warning("clip %s: label '%s' is not in the class list; explaining target=%s", self.dataset.clip_name(index), label, self.cfg.target)
+        return self.dataset[index]
 
     def _guard(self, names: list[str], work, *args, **kwargs):
         """Return ``work(*args, **kwargs)``; a user-level error is recorded for each clip of ``names``

@@ -125,7 +125,7 @@ def resolve_label(
     hint = f"close class names are {', '.join(repr(c) for c in close)}" if close else "no class name is close"
     raise VideoAttrError(
         f"Clip {clip} has label '{label}', which is not in the class list ({hint}): rename the clip "
-        "'<class>-<anything>' or give its label in dataset.label_file."
+        "'<class>-<anything>', give its label in dataset.label_file or explain it with target=predicted."
     )
 
 

@@ -106,7 +106,8 @@ class VideoDataset(Dataset):
     cropped), ``frame_indices`` T int64, and ``gt_mask`` T x H x W float32 when ``masks`` is true.
     Labels come from ``labels`` (clip name or file name -> label) or else from the clip names, and
     are looked up in ``classes`` (None: labels are class indices) and its ``aliases`` (alias -> class
-    name). ``seed`` fixes 'random' sampling; ``limit`` keeps the first clips in name order.
+    name); a label found nowhere is not an error here but one per clip, raised by ``check_label``.
+    ``seed`` fixes 'random' sampling; ``limit`` keeps the first clips in name order.
     """
 
     def __init__(
@@ -129,15 +130,18 @@ class VideoDataset(Dataset):
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed
         labels = labels or {}
-        self.labels = [
-            resolve_label(
-                labels.get(name_of(p), labels.get(p.name, label_from_name(name_of(p)))),
-                classes,
-                p.name,
-                aliases,
-            )
-            for p in self.paths
-        ]
+        # (label, class index) per clip; a label the class list lacks is kept with index -1 and its
+        # error message in label_errors (None where the label resolved), raised by check_label.
+        self.labels: list[tuple[str, int]] = []
+        self.label_errors: list[str | None] = []
+        for p in self.paths:
+            label = labels.get(name_of(p), labels.get(p.name, label_from_name(name_of(p))))
+            try:
+                self.labels.append(resolve_label(label, classes, p.name, aliases))
+                self.label_errors.append(None)
+            except VideoAttrError as err:
+                self.labels.append((str(label).strip(), -1))
+                self.label_errors.append(str(err))
         missing = [mask_path(p) for p in self.paths if masks and not mask_path(p).is_file()]
         if missing:
             raise VideoAttrError(
@@ -151,6 +155,12 @@ class VideoDataset(Dataset):
     def clip_name(self, index: int) -> str:
         """The name of clip ``index`` (known without decoding it)."""
         return name_of(self.paths[index])
+
+    def check_label(self, index: int) -> None:
+        """Raise the VideoAttrError of clip ``index``'s label when the class list lacks it (its item then
+        has ``target`` -1, as an unlabelled clip's)."""
+        if self.label_errors[index] is not None:
+            raise VideoAttrError(self.label_errors[index])
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
