@@ -21,16 +21,20 @@ from videoattr.api import explain
 from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PERTURBATION_METHODS, get_method
-from videoattr.methods.perturbation.options import resolve_options
+from videoattr.methods.perturbation.baseline import baseline_probability
+from videoattr.methods.perturbation.combine import check_combine
+from videoattr.methods.perturbation.options import PerturbationOptions, resolve_options
 from videoattr.methods.polarity import display_normalize
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.tracking import Tracker
-from videoattr.viz import save_animation, save_figure
+from videoattr.viz import probability_line, save_animation, save_figure
 
 log = logging.getLogger(__name__)
 
 HASHED_KEYS = ("model", "dataset", "method", "area", "target", "seed", "metrics")
+# prob_baseline this close to the clean clip's target probability: the model needs no visible evidence.
+BIASED_WITHIN = 0.1
 
 
 def areas_of(cfg: DictConfig) -> list[float]:
@@ -70,7 +74,8 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
     if cfg.method.name in PERTURBATION_METHODS:
         known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
         # Check the fit's own options (iterations, variant, ...) now rather than at every clip.
-        resolve_options(cfg.method.name, {k: v for k, v in options.items() if k not in accepted})
+        opts = resolve_options(cfg.method.name, {k: v for k, v in options.items() if k not in accepted})
+        check_combine(opts.combine, areas)
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value
@@ -97,6 +102,18 @@ def resolve_target(target, item: dict, logits: torch.Tensor, class_names: list[s
     raise VideoAttrError(f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list.")
 
 
+def baseline_settings(cfg: DictConfig) -> dict:
+    """How prob_baseline perturbs a clip: the perturbation method's own ``perturbation`` and
+    ``max_blur``, for any other method the default blur (sigma 20)."""
+    defaults = PerturbationOptions()
+    if cfg.method.name not in PERTURBATION_METHODS:
+        return {"perturbation": defaults.perturbation, "max_blur": defaults.max_blur}
+    return {
+        "perturbation": cfg.method.get("perturbation", defaults.perturbation),
+        "max_blur": float(cfg.method.get("max_blur", defaults.max_blur)),
+    }
+
+
 def display_maps(maps: np.ndarray, method: str) -> np.ndarray:
     """A x T x H x W raw maps -> [0, 1] for figures (masks and Grad-CAM are already in [0, 1])."""
     if method in PERTURBATION_METHODS + ("grad_cam",):
@@ -118,6 +135,7 @@ class Job:
         self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
         self.tracker = Tracker(cfg, run_dir)
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
+        self.baseline = baseline_settings(cfg)
         self.store = RunStore(run_dir, config_hash(cfg))
         self.writes = rank_zero_only.rank == 0
         self.errors: list[dict] = []
@@ -200,9 +218,11 @@ class Job:
             return
         seconds = (time.perf_counter() - start) / len(jobs)
         self.seconds.extend([seconds] * len(jobs))
+        targets = torch.tensor([t for _, _, t in jobs])
+        baseline = baseline_probability(self.net, clips, targets, **self.baseline).cpu().numpy()
         if self.writes:
             for i, (item, row, target) in enumerate(jobs):
-                self._write_clip(item, row, target, result, i, seconds)
+                self._write_clip(item, row, target, result, i, seconds, float(baseline[i]))
 
     def _check_classes(self, logits: torch.Tensor) -> None:
         names = self.spec.class_names
@@ -213,7 +233,9 @@ class Job:
                 "give the dataset the class list the model was trained with (dataset.classes=...)."
             )
 
-    def _write_clip(self, item: dict, logits: torch.Tensor, target: int, result, i: int, seconds: float) -> None:
+    def _write_clip(
+        self, item: dict, logits: torch.Tensor, target: int, result, i: int, seconds: float, prob_baseline: float
+    ) -> None:
         name = item["name"]
         maps = result.maps[i].detach().float().cpu().numpy()
         probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
@@ -223,29 +245,43 @@ class Job:
         areas = result.areas or [float("nan")]
         extras = {k: np.asarray(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
         history = {f"history_{k}": np.asarray(v[i]) for k, v in result.extras.get("history", {}).items()}
-        metrics = self._metrics(item, target, maps)
+        combined = extras.get("combined")  # 1 x T x H x W, with method.combine=sum
+        metrics = self._metrics(item, target, maps if combined is None else np.concatenate([maps, combined]))
+        if abs(prob_baseline - float(probs[target])) <= BIASED_WITHIN:
+            log.warning(
+                "Clip %s: target %s has probability %.3f on the clean clip and %.3f on the fully perturbed one "
+                "(prob_baseline): the model predicts this target without visible evidence, so a preserve mask can "
+                "show little for it (real classifiers have such biases too).",
+                name, label_of(target), float(probs[target]), prob_baseline,
+            )
+        base = {
+            "clip": name, "label": item["label"], "target": target, "target_name": label_of(target),
+            "predicted": predicted, "predicted_name": label_of(predicted), "target_prob": float(probs[target]),
+            "prob_baseline": prob_baseline, "model": self.spec.name, "method": self.method,
+        }
         rows = []
         for a, area in enumerate(areas):
-            row = {
-                "clip": name, "label": item["label"], "target": target, "target_name": label_of(target),
-                "predicted": predicted, "predicted_name": label_of(predicted), "target_prob": float(probs[target]),
-                "model": self.spec.name, "method": self.method, "area": area, "seed": int(self.cfg.seed),
-                "seconds": seconds,
-            }
+            row = dict(base, area=area, map="single", seed=int(self.cfg.seed), seconds=seconds)
             row.update({k: float(v[a]) for k, v in extras.items() if v.ndim == 1 and len(v) == len(areas)})
             row.update(metrics[a])
             rows.append(row)
+        if combined is not None:
+            rows.append(dict(base, area=float("nan"), map="combined", seed=int(self.cfg.seed), seconds=seconds,
+                             **metrics[-1]))
         if self.cfg.figures:
-            shown = display_maps(maps, self.method)
+            shown = display_maps(maps if combined is None else np.concatenate([maps, combined]), self.method)
             row_names = [f"area {a:g}" for a in areas] if result.areas else [self.method]
-            title = f"{name}: {self.method} on {self.spec.name}, target {label_of(target)} (p={probs[target]:.2f})"
+            row_names += ["combined"] if combined is not None else []
+            title = f"{name}: {self.method} on {self.spec.name}, target {label_of(target)}\n" + probability_line(
+                float(probs[target]), prob_baseline, extras.get("prob_preserved"), extras.get("prob_deleted")
+            )
             frames = item["frames"].numpy()
             png, gif = self.store.figure_path(name, ".png"), self.store.figure_path(name, ".gif")
             atomic_write(png, lambda tmp: save_figure(tmp, frames, shown, row_names, title))
             atomic_write(gif, lambda tmp: save_animation(tmp, frames, shown))
         arrays = dict(
             maps=maps, areas=np.asarray(areas, dtype=np.float64), target=target, predicted=predicted,
-            probabilities=probs, label=item["label"], method=self.method, model=self.spec.name,
+            probabilities=probs, prob_baseline=prob_baseline, label=item["label"], method=self.method, model=self.spec.name,
             seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history,
         )
         self.store.save_clip(name, arrays, rows)
@@ -253,7 +289,7 @@ class Job:
         self.tracker.log_clip(name, rows, media)
 
     def _metrics(self, item: dict, target: int, maps: np.ndarray) -> list[dict]:
-        """Per-area metric dicts (empty when no metrics are configured)."""
+        """One metric dict per map of ``maps`` (empty when no metrics are configured)."""
         if not self.cfg.get("metrics"):
             return [{} for _ in maps]
         from videoattr.metrics import clip_metrics
@@ -264,16 +300,25 @@ class Job:
 
     def _summary(self) -> dict:
         rows = self.store.rows()
-        numeric = {}
-        for key in (rows[0] if rows else {}):
-            values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not np.isnan(r[key])]
-            if values and key not in ("target", "predicted", "seed"):
-                numeric[key] = float(np.nanmean(values))
-        return {
+        combined = [r for r in rows if r.get("map") == "combined"]
+        summary = {
             "model": self.spec.name, "method": self.method, "areas": self.areas, "seed": int(self.cfg.seed),
             "clips_done": len({r["clip"] for r in rows}), "clips_failed": len(self.errors),
-            "config_hash": self.store.config_hash, "mean": numeric,
+            "config_hash": self.store.config_hash, "mean": _means([r for r in rows if r.get("map") != "combined"]),
         }
+        if combined:
+            summary["mean_combined"] = _means(combined)
+        return summary
+
+
+def _means(rows: list[dict]) -> dict:
+    """Mean of every numeric key of ``rows`` over its finite values (identities left out)."""
+    numeric = {}
+    for key in dict.fromkeys(k for r in rows for k in r):
+        values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not np.isnan(r[key])]
+        if values and key not in ("target", "predicted", "seed"):
+            numeric[key] = float(np.nanmean(values))
+    return numeric
 
 
 def run(cfg: DictConfig) -> Path:

@@ -15,6 +15,8 @@ from omegaconf import DictConfig
 from videoattr.errors import VideoAttrError
 
 NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds"}
+# results.csv's ``map``: "single" (the map of one area, or a backprop method's map) or "combined".
+SINGLE = "single"
 
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
@@ -41,18 +43,21 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
 
 
 def summarize(sweep_dir: Path) -> Path:
-    """Write ``summary.csv`` (means per model, method and area) and PNG plots into ``sweep_dir``.
+    """Write ``summary.csv`` (means per model, method, map and area) and PNG plots into ``sweep_dir``.
 
-    Plots: each metric vs area per method/model (``plot_<metric>.png``) and seconds per clip
-    (``plot_seconds.png``). Returns the path of ``summary.csv``.
+    ``map`` tells the masks of single areas (and the maps of other methods), ``single``, from the
+    map combined from several areas (``combined``, area empty): each has rows of its own.
+    Plots: each metric vs area per method/model (``plot_<metric>.png``; a combined map is a dashed
+    line) and seconds per clip (``plot_seconds.png``). Returns the path of ``summary.csv``.
     """
     sweep_dir = Path(sweep_dir)
     table = collect(sweep_dir)
     table.to_csv(sweep_dir / "all_results.csv", index=False)
-    keys = ["model", "method", "area"]
+    keys = ["model", "method", "map", "area"]
+    table["map"] = table["map"].fillna(SINGLE) if "map" in table else SINGLE
     table["area"] = table["area"].fillna(-1.0)
     means = table.groupby(keys, dropna=False)[metric_columns(table) + ["seconds"]].mean().reset_index()
-    means.insert(3, "clips", table.groupby(keys, dropna=False).size().values)
+    means.insert(len(keys), "clips", table.groupby(keys, dropna=False).size().values)
     means["area"] = means["area"].where(means["area"] >= 0)
     means.to_csv(sweep_dir / "summary.csv", index=False)
     for column in metric_columns(table) + ["seconds"]:
@@ -62,8 +67,8 @@ def summarize(sweep_dir: Path) -> Path:
 
 def _plot(means: pd.DataFrame, column: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for (model, method), group in means.groupby(["model", "method"]):
-        label = f"{method} / {model}"
+    for (model, method, kind), group in means.groupby(["model", "method", "map"]):
+        label = f"{method} / {model}" + ("" if kind == SINGLE else f" ({kind})")
         if group["area"].notna().any():
             ax.plot(group["area"], group[column], marker="o", label=label)
         else:

@@ -2,7 +2,8 @@
 
 What is logged: the composed config; the perturbation fit's per-iteration terms (reward,
 regulariser, core, prob: the fit ``self.log``s them); per clip, its result rows' numbers
-(``clip/<metric>``, with ``/area=<a>`` when the run has several areas) and, with wandb, its overlay
+(``clip/<metric>``, with ``/area=<a>`` when the run has several areas, ``/combined`` for the map
+combined from them) and, with wandb, its overlay
 animation and figure (``overlay/<clip>``, ``figure/<clip>``); at the end, the run's means
 (``mean/<metric>``) and, with wandb, the results table.
 
@@ -134,7 +135,8 @@ class Tracker:
         several = len(rows) > 1
         values: dict[str, Any] = {}
         for row in rows:
-            values.update(numbers(row, f"/area={row['area']:g}" if several else ""))
+            suffix = "/combined" if row.get("map") == "combined" else f"/area={row['area']:g}"
+            values.update(numbers(row, suffix if several else ""))
         if self.wandb:
             import wandb
 

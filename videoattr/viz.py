@@ -24,10 +24,32 @@ def overlay(frames: np.ndarray, maps: np.ndarray, alpha: float = 0.5) -> np.ndar
     return (blend.clip(0, 1) * 255).round().astype(np.uint8)
 
 
+def probability_line(
+    clean: float,
+    baseline: float | None = None,
+    preserved: np.ndarray | None = None,
+    deleted: np.ndarray | None = None,
+) -> str:
+    """The target probabilities for a figure title: of the clean clip, of the fully perturbed one
+    (baseline) and, per area, of the clip kept / removed by the final mask (where given).
+
+    >>> probability_line(0.99, 0.25, np.array([0.98, 0.97]), np.array([0.1, 0.05]))
+    'p(target): clean 0.99, baseline 0.25, preserved 0.98 / 0.97, deleted 0.10 / 0.05'
+    """
+    parts = [f"clean {clean:.2f}"]
+    if baseline is not None:
+        parts.append(f"baseline {baseline:.2f}")
+    for word, values in (("preserved", preserved), ("deleted", deleted)):
+        if values is not None:
+            parts.append(f"{word} " + " / ".join(f"{v:.2f}" for v in np.atleast_1d(values)))
+    return "p(target): " + ", ".join(parts)
+
+
 def save_figure(path: Path, frames: np.ndarray, maps: np.ndarray, row_names: list[str], title: str) -> None:
     """PNG: the T frames in the first row, one overlay row per map.
 
-    frames: T x H x W x 3 uint8; maps: A x T x H x W in [0, 1]; row_names: A labels.
+    frames: T x H x W x 3 uint8; maps: A x T x H x W in [0, 1]; row_names: A labels; title: one or
+    more lines (e.g. the clip, then ``probability_line``).
     """
     t = frames.shape[0]
     rows = 1 + maps.shape[0]
@@ -43,7 +65,9 @@ def save_figure(path: Path, frames: np.ndarray, maps: np.ndarray, row_names: lis
     for a, name in enumerate(row_names):
         axes[a + 1, 0].set_ylabel(name, fontsize=7)
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.2)
+    # Keep the title's lines (about 0.15 inch each) clear of the first row.
+    lines = title.count("\n") + 1
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.15 * lines / fig.get_figheight()))
     fig.savefig(path, format="png", dpi=80)
     plt.close(fig)
 

@@ -16,6 +16,8 @@ from pytorch_lightning.loggers import Logger
 from torch import nn
 
 from videoattr.methods import Explanation
+from videoattr.methods.perturbation.baseline import baseline_probability, fully_perturbed
+from videoattr.methods.perturbation.combine import combine_masks
 from videoattr.methods.perturbation.fit import fit_masks
 
 
@@ -41,4 +43,12 @@ extremal_2d = _method("2d_ep", "2D-EP: every frame keeps the area (per-frame are
 extremal_3d = _method("3d_ep", "3D-EP: the T-frame volume keeps the area, free to move across frames.")
 step = _method("step", "STEP: 3D-EP with a growing area weight and the ellipsoid core smoothness loss.")
 
-__all__ = ["extremal_2d", "extremal_3d", "fit_masks", "step"]
+__all__ = [
+    "baseline_probability",
+    "combine_masks",
+    "extremal_2d",
+    "extremal_3d",
+    "fit_masks",
+    "fully_perturbed",
+    "step",
+]

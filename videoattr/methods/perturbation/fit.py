@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from videoattr.methods import Explanation
+from videoattr.methods.perturbation.combine import check_combine, combine_masks
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
 from videoattr.methods.perturbation.options import check_areas, resolve_options
@@ -97,10 +98,13 @@ def fit_masks(
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
     ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
     energy and the target probability of the perturbed clip, the preserved one for 'dual'; as many
-    iterations as ran) and ``iterations`` (N x A: the iterations run, fewer than asked after an early stop).
+    iterations as ran) and ``iterations`` (N x A: the iterations run, fewer than asked after an early stop);
+    with ``combine='sum'`` (2 or more areas) also ``combined`` (N x 1 x T x H x W: ``combine_masks`` of
+    the maps with ``combine_sigma``).
     """
     opts = resolve_options(method, options)
     areas = check_areas(areas)
+    check_combine(opts.combine, areas)
     module = PerturbationFit(model, inputs, target, areas, opts)
     if opts.early_stop_tol is not None:
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
@@ -118,13 +122,13 @@ def fit_masks(
     ran = fitter.global_step
     history = module.history[..., :ran].reshape(n, a, len(TERMS), ran).cpu().numpy()
     probs = module.final_prob.view(n, a, 2).cpu().numpy()
-    return Explanation(
-        maps=maps.reshape(n, a, *maps.shape[1:]).float(),
-        areas=areas,
-        extras={
-            "prob_preserved": probs[..., 0],
-            "prob_deleted": probs[..., 1],
-            "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
-            "iterations": np.full((n, a), ran),
-        },
-    )
+    maps = maps.reshape(n, a, *maps.shape[1:]).float()
+    extras = {
+        "prob_preserved": probs[..., 0],
+        "prob_deleted": probs[..., 1],
+        "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
+        "iterations": np.full((n, a), ran),
+    }
+    if opts.combine == "sum":
+        extras["combined"] = combine_masks(maps, opts.combine_sigma).cpu().numpy()
+    return Explanation(maps=maps, areas=areas, extras=extras)
