@@ -1,72 +1,235 @@
-"""Score every method on the synthetic ground-truth benchmark and write a table.
+"""Score every method on the synthetic ground-truth benchmark, beside the literal reference, and write a table.
 
 Each method explains the benchmark clips (videoattr/assets/synthetic/clips: 8 clips, 16 x 112 x 112)
-with the committed synthetic model through the same job as ``python run.py``; the per-clip metrics
-are averaged per method and area. ``random`` and ``centre`` are baselines that ignore the model.
+with the committed synthetic model through the same job as ``python run.py``; ``random`` and
+``centre`` are baselines that ignore the model. Beside them:
 
-Usage: python scripts/benchmark.py [--iterations 2000] [--areas 0.01 0.05] [--clips 8] [--set KEY=VALUE ...] [--out DIR]
-Writes DIR/<method>/... (one run directory per method), DIR/summary.csv and DIR/benchmark.md.
+- ``reference_<method>``: the literal reference (videoattr/methods/perturbation/reference.py) run as
+  2D-EP, 3D-EP and STEP on the same clips, targets and areas, one fit per clip and area as the
+  reference does, in ``--reference-jobs`` processes; scored with the same metrics.
+- ``step`` with the masks of ``--combined-areas`` combined into one graded map (method.combine=sum).
+
+Usage: python scripts/benchmark.py [--iterations 2000] [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...]
+           [--reference 2d_ep 3d_ep step] [--reference-jobs 4] [--device cuda] [--out DIR]
+Writes DIR/<method>/... (one run directory per method), DIR/all_results.csv, DIR/benchmark.csv (mean
+and spread across clips per method, map and area), DIR/benchmark.md (that table), DIR/per_clip.md
+(pointing game and energy in mask per clip) and DIR/loss_curves.png (the fits' energy terms).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
+from videoattr.data import build_dataset
 from videoattr.methods import PERTURBATION_METHODS, method_names
+from videoattr.methods.perturbation.reference import reference_fit
+from videoattr.metrics import clip_metrics
+from videoattr.models import load_model
 from videoattr.runner import Job
-from videoattr.sweep import summarize
+from videoattr.sweep import collect
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = ["iterations", "pointing_game", "energy_in_mask", "mass_in_evidence_frames", "deletion_auc", "insertion_auc",
-           "tv_space", "tv_time", "seconds"]
+           "tv_space", "tv_time"]
+SPREAD = ("pointing_game", "energy_in_mask")
+COMBINED = "step_combined"
+
+
+def config(method: str, args: argparse.Namespace, areas: list[float], extra: list[str] = ()) -> DictConfig:
+    overrides = [f"method={method}", f"dataset.limit={args.clips}", f"seed={args.seed}", "figures=false"]
+    if method in PERTURBATION_METHODS:
+        overrides += [f"method.iterations={args.iterations}", f"area=[{','.join(map(str, areas))}]",
+                      "trainer.enable_progress_bar=false", *args.set, *extra]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
 
 
 def run_method(method: str, args: argparse.Namespace) -> None:
-    overrides = [f"method={method}", f"dataset.limit={args.clips}", f"seed={args.seed}", "figures=false"]
-    if method in PERTURBATION_METHODS:
-        overrides += [f"method.iterations={args.iterations}", f"area=[{','.join(map(str, args.areas))}]",
-                      "trainer.enable_progress_bar=false", *args.set]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    Job(cfg, args.out / method).run()
+    Job(config(method, args, args.areas), args.out / method).run()
+
+
+def run_combined(args: argparse.Namespace) -> None:
+    """STEP at the combined areas; only its combined map joins the table."""
+    Job(config("step", args, args.combined_areas, ["method.combine=sum"]), args.out / COMBINED).run()
+
+
+def reference_task(task: dict) -> None:
+    """One reference fit (one clip, one area); the scores of its mask go to ``task['out']/results.csv``."""
+    torch.set_num_threads(1)
+    cfg = OmegaConf.create(task["cfg"])
+    net = load_model(cfg.model)[0].to(task["device"])
+    clip = task["clip"].to(task["device"])
+    start = time.perf_counter()
+    mask = reference_fit(
+        task["method"], net, clip, task["target"], task["area"], iterations=cfg.method.iterations, seed=cfg.seed
+    )
+    seconds = time.perf_counter() - start
+    net, mask = net.cpu(), mask.cpu()
+    metrics = clip_metrics(net, task["clip"], task["target"], mask, task["gt_mask"],
+                           **OmegaConf.to_container(cfg.metrics, resolve=True))
+    row = {"clip": task["name"], "label": task["label"], "target": task["target"], "model": cfg.model.name,
+           "method": f"reference_{task['method']}", "area": task["area"], "map": "single", "seed": cfg.seed,
+           "iterations": cfg.method.iterations, "seconds": seconds, **metrics}
+    task["out"].mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([row]).to_csv(task["out"] / "results.csv.tmp", index=False)
+    (task["out"] / "results.csv.tmp").rename(task["out"] / "results.csv")
+
+
+def run_reference(args: argparse.Namespace) -> None:
+    """The literal reference for every method of ``--reference``, clip and area, in ``--reference-jobs``
+    processes: the first area's fits first. Each fit writes DIR/reference_<method>/<clip>_<area>/results.csv
+    when it ends, so an interrupted run keeps the fits it finished (the table counts the clips)."""
+    tasks = []
+    for method in args.reference:
+        cfg = config(method, args, args.areas)
+        net, spec = load_model(cfg.model)
+        dataset = build_dataset(cfg.dataset, spec, seed=cfg.seed)
+        for index in range(len(dataset)):
+            item = dataset[index]
+            for area in args.areas:
+                out = args.out / f"reference_{method}" / f"{item['name']}_{area:g}"
+                if not (out / "results.csv").exists():
+                    tasks.append({"cfg": OmegaConf.to_container(cfg, resolve=True), "method": method, "area": area,
+                                  "name": item["name"], "label": item["label"], "target": int(item["target"]),
+                                  "clip": item["clip"], "gt_mask": item["gt_mask"], "device": args.device,
+                                  "out": out, "order": (args.areas.index(area), index)})
+    tasks.sort(key=lambda t: t["order"])
+    with ProcessPoolExecutor(args.reference_jobs, mp_context=get_context("spawn")) as pool:
+        list(pool.map(reference_task, tasks))
+
+
+def table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Mean and spread (standard deviation across clips) per method, map and area."""
+    results = results.copy()
+    results["map"] = results["map"].fillna("single")
+    results = results[(results["job"] != COMBINED) | (results["map"] == "combined")]
+    results.loc[results["map"] == "combined", "method"] += " (areas combined)"
+    results["area"] = results["area"].fillna(-1.0)
+    keys = ["method", "area"]
+    columns = [c for c in COLUMNS if c in results]
+    grouped = results.groupby(keys)
+    summary = grouped[columns + ["seconds"]].mean()
+    for column in SPREAD:
+        summary[f"{column}_std"] = grouped[column].std(ddof=0)
+    summary.insert(0, "clips", grouped.size())
+    summary = summary.reset_index()
+    summary["area"] = summary["area"].where(summary["area"] >= 0)
+    rank = {m: i for i, m in enumerate(order)}
+    summary["rank"] = summary["method"].map(lambda m: rank.get(m, len(rank)))
+    return summary.sort_values(["rank", "area"]).drop(columns="rank")
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    table = summary[["method", "area", "clips"] + [c for c in COLUMNS if c in summary]].copy()
-    table["area"] = table["area"].map(lambda a: "" if pd.isna(a) else f"{a:g}")
-    header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    cell = lambda v: v if isinstance(v, str) else "" if pd.isna(v) else f"{v:.3g}"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.values]
+    def cell(row: pd.Series, column: str) -> str:
+        value = row[column]
+        if isinstance(value, str):
+            return value
+        if pd.isna(value):
+            return ""
+        spread = row.get(f"{column}_std")
+        return f"{value:.3g} ± {spread:.2g}" if spread is not None and not pd.isna(spread) else f"{value:.3g}"
+
+    columns = ["method", "area", "clips"] + [c for c in COLUMNS if c in summary] + ["seconds"]
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    rows = []
+    for _, row in summary.iterrows():
+        row = row.copy()
+        row["area"] = "" if pd.isna(row["area"]) else f"{row['area']:g}"
+        row["clips"] = str(int(row["clips"]))
+        rows.append("| " + " | ".join(cell(row, c) for c in columns) + " |")
     return header + "\n".join(rows) + "\n"
+
+
+def per_clip(results: pd.DataFrame, area: float) -> str:
+    """Pointing game / energy in mask per clip and method at ``area`` (and the area-free methods)."""
+    rows = results[(results["area"] == area) | results["area"].isna()]
+    rows = rows[rows["map"].fillna("single") == "single"]
+    cells = rows.assign(score=[f"{p:.2f} / {e:.3f}" for p, e in zip(rows["pointing_game"], rows["energy_in_mask"])])
+    wide = cells.pivot_table(index="clip", columns="method", values="score", aggfunc="first")
+    header = "| clip | " + " | ".join(wide.columns) + " |\n|" + "---|" * (len(wide.columns) + 1) + "\n"
+    body = "\n".join(f"| {clip} | " + " | ".join(str(v) for v in row) + " |" for clip, row in wide.iterrows())
+    return f"Pointing game / energy in mask per clip at area {area:g}\n\n" + header + body + "\n"
+
+
+def loss_curves(out: Path, methods: list[str], path: Path) -> None:
+    """The fits' weighted energy terms and target probability, mean over clips, per method and area."""
+    terms = ("reward", "regulariser", "core", "prob")
+    fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2), squeeze=False)
+    for method in methods:
+        files = sorted((out / method / "clips").glob("[!.]*.npz"))
+        if not files:
+            continue
+        data = [np.load(f) for f in files]
+        for k, term in enumerate(terms):
+            curves = np.stack([d[f"history_{term}"] for d in data])  # clips x A x iterations
+            for a, area in enumerate(data[0]["areas"]):
+                axes[0, k].plot(curves[:, a].mean(axis=0), label=f"{method} {area:g}")
+    for k, term in enumerate(terms):
+        axes[0, k].set_title(term)
+        axes[0, k].set_xlabel("iteration")
+        if term != "prob":
+            axes[0, k].set_yscale("symlog", linthresh=1e-3)
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=method_names(), choices=method_names())
+    parser.add_argument("--methods", nargs="*", default=method_names(), choices=method_names(),
+                        help="methods run through the job (none: only the reference, or only the table)")
     parser.add_argument("--iterations", type=int, default=2000, help="perturbation iterations (paper: 2000)")
-    parser.add_argument("--areas", nargs="+", type=float, default=[0.01, 0.05])
+    parser.add_argument("--areas", nargs="+", type=float, default=[0.02, 0.05])
+    parser.add_argument("--combined-areas", nargs="*", type=float, default=[0.05, 0.1, 0.15, 0.5],
+                        help="STEP's areas combined into one graded map (none: skip)")
+    parser.add_argument("--reference", nargs="*", default=list(PERTURBATION_METHODS), choices=PERTURBATION_METHODS,
+                        help="methods run through the literal reference too (none: skip)")
+    parser.add_argument("--reference-jobs", type=int, default=2, help="reference fits at once (processes)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="device of the reference fits (ours follow the trainer config)")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra overrides of the perturbation methods, e.g. method.early_stop_tol=1e-3")
+                        help="extra overrides of the perturbation runs, e.g. method.early_stop_tol=1e-3")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
     args = parser.parse_args()
     start = time.perf_counter()
     for method in args.methods:
         print(f"benchmark: {method}", flush=True)
         run_method(method, args)
-    summary = pd.read_csv(summarize(args.out))
-    summary["method"] = pd.Categorical(summary["method"], args.methods, ordered=True)
-    text = markdown(summary.sort_values(["method", "area"]))
+        if method == "step" and args.combined_areas:
+            print(f"benchmark: step, areas {args.combined_areas} combined", flush=True)
+            run_combined(args)
+    if args.reference:
+        print(f"benchmark: the reference as {', '.join(args.reference)} ({args.reference_jobs} processes)", flush=True)
+        run_reference(args)
+    results = collect(args.out)
+    results.to_csv(args.out / "all_results.csv", index=False)
+    order = [name for m in method_names() for name in (m, f"reference_{m}", f"{m} (areas combined)")]
+    summary = table(results, order)
+    summary.to_csv(args.out / "benchmark.csv", index=False)
+    text = markdown(summary)
     (args.out / "benchmark.md").write_text(text)
+    (args.out / "per_clip.md").write_text(per_clip(results, min(args.areas)))
+    loss_curves(args.out, list(PERTURBATION_METHODS), args.out / "loss_curves.png")
     print(text)
-    print(f"{len(args.methods)} methods in {time.perf_counter() - start:.0f} s; table: {args.out / 'benchmark.md'}")
+    print(f"benchmark done in {(time.perf_counter() - start) / 60:.1f} min; table: {args.out / 'benchmark.md'}")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,44 @@
-"""A short run of the ground-truth benchmark script."""
+"""A short run of the ground-truth benchmark script: our methods, the literal reference, STEP's combined map."""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_short_benchmark_writes_its_table(tmp_path):
+def test_short_benchmark_writes_its_table_beside_the_reference(tmp_path):
     out = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--methods", "grad", "centre", "3d_ep", "--iterations", "3",
-         "--clips", "2", "--areas", "0.02", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [sys.executable, "scripts/benchmark.py", "--methods", "grad", "centre", "3d_ep", "step", "--iterations", "3",
+         "--clips", "2", "--areas", "0.02", "--reference", "3d_ep", "--reference-jobs", "2", "--device", "cpu",
+         "--combined-areas", "0.05", "0.1", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    summary = pd.read_csv(tmp_path / "summary.csv")
-    assert sorted(summary["method"]) == ["3d_ep", "centre", "grad"]
+    summary = pd.read_csv(tmp_path / "benchmark.csv")
+    assert summary["method"].tolist() == [
+        "grad", "3d_ep", "reference_3d_ep", "step", "step (areas combined)", "centre"
+    ]
     assert (summary["clips"] == 2).all()
-    assert summary.loc[summary.method == "3d_ep", "area"].tolist() == [0.02]
-    assert summary.loc[summary.method == "3d_ep", "iterations"].tolist() == [3.0]
+    rows = summary.set_index("method")
+    assert rows.loc["3d_ep", "area"] == rows.loc["reference_3d_ep", "area"] == 0.02
+    assert rows.loc["3d_ep", "iterations"] == rows.loc["reference_3d_ep", "iterations"] == 3
+    assert np.isnan(rows.loc["step (areas combined)", "area"])
     # the centre prior ignores the clip: its evidence is off-centre on these clips, so it never points at it
-    assert summary.loc[summary.method == "centre", "pointing_game"].item() == 0.0
+    assert rows.loc["centre", "pointing_game"] == 0.0
+    # the spread is the standard deviation across the clips of all_results.csv
+    results = pd.read_csv(tmp_path / "all_results.csv")
+    reference = results[results["method"] == "reference_3d_ep"]
+    assert sorted(reference["clip"]) == ["down-100_0", "down-100_1"]
+    assert rows.loc["reference_3d_ep", "energy_in_mask_std"] == pytest.approx(np.std(reference["energy_in_mask"]))
+    assert rows.loc["reference_3d_ep", "energy_in_mask"] == pytest.approx(reference["energy_in_mask"].mean())
     table = (tmp_path / "benchmark.md").read_text().splitlines()
     assert table[0].startswith("| method | area | clips | iterations | pointing_game")
-    assert len(table) == 2 + 3
+    assert len(table) == 2 + 6 and "±" in table[2]
     assert table[0] in out.stdout
+    assert "down-100_1" in (tmp_path / "per_clip.md").read_text()
+    assert (tmp_path / "loss_curves.png").stat().st_size > 10_000
