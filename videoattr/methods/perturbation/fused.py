@@ -7,7 +7,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-from torch._dynamo.exc import TorchDynamoException, TritonUnavailableError
+from torch._dynamo import exc
+
+# TritonUnavailableError is missing from some torch releases.
+COMPILE_ERRORS = (exc.TorchDynamoException, getattr(exc, "TritonUnavailableError", exc.TorchDynamoException))
 
 
 class Fused:
@@ -26,7 +29,7 @@ class Fused:
             self.compiled = self.compiled or torch.compile(self.fn, dynamic=True)
             try:
                 return self.compiled(*args)
-            except (TorchDynamoException, TritonUnavailableError) as error:
+            except COMPILE_ERRORS as error:
                 Fused.broken = str(error).splitlines()[0]
                 warnings.warn(
                     f"torch.compile could not build the fused perturbation kernels ({Fused.broken}); they run as "
