@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	@echo "Demo: the default job (STEP on the synthetic clips), shortened to 2 clips x 300 iterations; python run.py runs it in full."
-	$(BIN)/python run.py hydra.run.dir=outputs/demo dataset.limit=2 method.iterations=300
+	@echo "Demo: STEP on 2 synthetic clips of 2 classes, 1000 of its 2000 iterations, area 0.02; python run.py runs the full job."
+	$(BIN)/python run.py hydra.run.dir=outputs/demo "dataset.clips=[right-100_0,up-100_0]" dataset.batch_size=2 \
+		method.iterations=1000 area=0.02
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -142,7 +142,9 @@ def markdown(summary: pd.DataFrame) -> str:
         if pd.isna(value):
             return ""
         spread = row.get(f"{column}_std")
-        return f"{value:.3g} ± {spread:.2g}" if spread is not None and not pd.isna(spread) else f"{value:.3g}"
+        if spread is not None and not pd.isna(spread):
+            return f"{value:.3g} ± {spread:.2g}"
+        return f"{value:.4g}" if column in ("iterations", "seconds") else f"{value:.3g}"
 
     columns = ["method", "area", "clips"] + [c for c in COLUMNS if c in summary] + ["seconds"]
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"

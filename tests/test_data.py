@@ -328,6 +328,18 @@ def test_limit_keeps_the_first_clips_in_name_order(tmp_path, write_video, make_g
         build_dataset(dataset_cfg(root=str(tmp_path), limit=0), spec)
 
 
+def test_clips_keeps_the_named_clips_in_their_order(tmp_path, write_video, make_graded_frames):
+    for name in ("c-1", "a-2", "b-3"):
+        write_video(tmp_path / f"{name}.mp4", make_graded_frames(8, 32, 32))
+    spec = tiny_spec(8, class_names=["a", "b", "c"])
+    dataset = build_dataset(dataset_cfg(root=str(tmp_path), clips=["c-1", "a-2"]), spec)
+    assert [dataset[i]["label"] for i in range(len(dataset))] == ["c", "a"]
+    dataset = build_dataset(dataset_cfg(root=str(tmp_path), clips=["b-3", "a-2", "c-1"], limit=1), spec)
+    assert [dataset.clip_name(i) for i in range(len(dataset))] == ["b-3"]
+    with pytest.raises(VideoAttrError, match=r"Clip\(s\) d-4 not found in the dataset: .* e.g. a-2, b-3, c-1"):
+        build_dataset(dataset_cfg(root=str(tmp_path), clips=["a-2", "d-4"]), spec)
+
+
 # Shipped demo clips ------------------------------------------------------------------------------
 
 

@@ -93,6 +93,20 @@ def load_label_file(path: str | Path) -> dict[str, str]:
         return {row["clip"]: row["label"] for row in reader}
 
 
+def select_clips(paths: list[Path], names: list[str] | None) -> list[Path]:
+    """The clips of ``paths`` named in ``names``, in that order (None: all of them)."""
+    if names is None:
+        return paths
+    by_name = {name_of(path): path for path in paths}
+    missing = [str(name) for name in names if str(name) not in by_name]
+    if missing:
+        raise VideoAttrError(
+            f"Clip(s) {', '.join(missing)} not found in the dataset: use names of its clips (without extension), "
+            f"e.g. {', '.join(list(by_name)[:3])}."
+        )
+    return [by_name[str(name)] for name in names]
+
+
 def mask_path(clip_path: Path) -> Path:
     """Where a clip's ground-truth mask lives: ``<video stem>.npz`` beside the video or frame folder."""
     return clip_path.parent / f"{name_of(clip_path)}.npz"
@@ -107,7 +121,8 @@ class VideoDataset(Dataset):
     Labels come from ``labels`` (clip name or file name -> label) or else from the clip names, and
     are looked up in ``classes`` (None: labels are class indices) and its ``aliases`` (alias -> class
     name); a label found nowhere is not an error here but one per clip, raised by ``check_label``.
-    ``seed`` fixes 'random' sampling; ``limit`` keeps the first clips in name order.
+    ``seed`` fixes 'random' sampling; ``clips`` keeps only the clips of these names (in this order);
+    ``limit`` keeps the first clips (in name order, or in the order of ``clips``).
     """
 
     def __init__(
@@ -122,11 +137,12 @@ class VideoDataset(Dataset):
         masks: bool = False,
         seed: int = 0,
         limit: int | None = None,
+        clips: list[str] | None = None,
     ):
         check_sampling(sampling, short_clips)
         if limit is not None and int(limit) < 1:
             raise VideoAttrError(f"dataset.limit must be a positive number of clips, got {limit}: use e.g. dataset.limit=2 or null for all.")
-        self.paths = list_clips(root)[:limit]
+        self.paths = select_clips(list_clips(root), clips)[:limit]
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed
         labels = labels or {}
@@ -234,4 +250,5 @@ def build_dataset(dataset_cfg: DictConfig, spec: ModelSpec, seed: int = 0) -> Vi
         masks=bool(dataset_cfg.get("masks", False)),
         seed=seed,
         limit=dataset_cfg.get("limit"),
+        clips=dataset_cfg.get("clips"),
     )
