@@ -29,7 +29,7 @@ format: install
 	$(BIN)/ruff format videoattr scripts tests run.py
 
 bench: install
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
 
 bench-speed: install
 	$(BIN)/python scripts/bench_speed.py
