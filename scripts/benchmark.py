@@ -40,6 +40,7 @@ from videoattr.methods import PERTURBATION_METHODS, method_names
 from videoattr.methods.perturbation.reference import reference_fit
 from videoattr.metrics import clip_metrics
 from videoattr.models import load_model
+from videoattr.outputs import atomic_write
 from videoattr.runner import Job
 from videoattr.sweep import collect
 
@@ -85,9 +86,7 @@ def reference_task(task: dict) -> None:
     row = {"clip": task["name"], "label": task["label"], "target": task["target"], "model": cfg.model.name,
            "method": f"reference_{task['method']}", "area": task["area"], "map": "single", "seed": cfg.seed,
            "iterations": cfg.method.iterations, "seconds": seconds, **metrics}
-    task["out"].mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([row]).to_csv(task["out"] / "results.csv.tmp", index=False)
-    (task["out"] / "results.csv.tmp").rename(task["out"] / "results.csv")
+    atomic_write(task["out"] / "results.csv", lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
 
 
 def run_reference(args: argparse.Namespace) -> None:
