@@ -4,14 +4,15 @@ import hydra
 from omegaconf import DictConfig
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
-from videoattr.cli import run_cli
+from videoattr.cli import run_cli, user_errors_reported
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from videoattr.runner import run
 
-    run(cfg)
+    with user_errors_reported():
+        run(cfg)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import av
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 from torch import nn
 
@@ -78,6 +80,12 @@ def make_graded_frames():
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """``conf/config.yaml`` composed with ``overrides``, as ``run.py`` composes it (schemas included)."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
 
 
 def run_py(*args: str, env: dict | None = None, check: bool = True, script: str = "run.py"):

@@ -3,7 +3,6 @@
 import inspect
 import math
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +11,10 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import videoattr
+from conftest import compose_config
 from videoattr import VideoAttrError, explain
 from videoattr.methods import PERTURBATION_METHODS, Explanation, get_method, method_names
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "method"
 # Perturbation methods on 8 x 8 frames need a finer mask grid and a smaller STEP core than the paper's.
 TINY_FIT = {"areas": [0.05, 0.1], "iterations": 2, "grid_step": 2, "sigma": 2.0}
 OPTIONS = {
@@ -24,6 +23,8 @@ OPTIONS = {
     "3d_ep": TINY_FIT,
     "step": {**TINY_FIT, "core_shape": [3, 3, 3], "core_stride": [1, 3, 3]},
 }
+# the fast presets' 4x step empties these 2-iteration masks: the paper's lr here (tests/test_fast_presets.py runs them)
+OPTIONS.update({f"{name}_fast": {**OPTIONS[name], "lr": 0.05} for name in ("2d_ep", "3d_ep", "step")})
 
 
 def tiny_net() -> nn.Module:
@@ -81,7 +82,7 @@ def test_explain_rejects_bad_input(clips):
     "name", ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre"]
 )
 def test_method_config_runs_with_its_function(clips, name):
-    cfg = OmegaConf.merge({"seed": 5}, {"method": OmegaConf.load(CONF / f"{name}.yaml")})
+    cfg = compose_config([f"method={name}", "seed=5"])
     options = OmegaConf.to_container(cfg.method, resolve=True)
     assert options.pop("name") == name
     assert set(options) <= set(inspect.signature(get_method(name)).parameters), (

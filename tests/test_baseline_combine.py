@@ -183,7 +183,7 @@ def test_combine_masks_sums_smooths_each_frame_and_divides_by_the_maximum():
 
 def test_combine_options_and_too_few_areas_are_refused():
     assert resolve_options("step", {}).combine is None and resolve_options("step", {}).combine_sigma == 10.0
-    with pytest.raises(VideoAttrError, match="combine 'max'"):
+    with pytest.raises(VideoAttrError, match=r"Invalid combine=max: use null or sum\."):
         resolve_options("3d_ep", {"combine": "max"})
     clips = torch.randn(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
     with pytest.raises(VideoAttrError, match=r"combine=sum needs at least 2 areas.*area=\[0.05,0.1,0.15,0.5\]"):

@@ -127,20 +127,6 @@ def cases(p: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
                 "choose the model config",
             ],
         ),
-        "area_above_one": ([*FAST, "area=1.5"], ["Invalid area 1.5", "in (0, 1)", "area=0.05"]),
-        "zero_iterations": (
-            ["method=step", "method.iterations=0", "metrics.groups=[]"],
-            ["iterations is 0", "1 or more"],
-        ),
-        "unknown_model": (
-            [*FAST, "model=resnet99"],
-            ["Unknown model 'resnet99'", "r2plus1d, r3d", "conf/model/"],
-        ),
-        "unknown_method": (["model=synthetic", "method=lime"], ["Unknown method 'lime'", "grad_cam", "step"]),
-        "unknown_dataset": (
-            [*FAST, "dataset=ucf101"],
-            ["Unknown dataset 'ucf101'", "kinetics_demo", "synthetic"],
-        ),
         "unknown_gradcam_layer": (
             [
                 "method=grad_cam",

@@ -19,6 +19,8 @@ from videoattr.methods.perturbation.reference import reference_fit, smooth_mask
 
 # 4 frames of 16 x 16: a 4-pixel grid, sigma 3 and a 3 x 5 x 5 core; STEP's core from iteration 3 of 6.
 SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
+# A learning rate > 0 (the config requires one) too small to move a float32 mask away from its start of 1.
+STILL = 1e-30
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_speed.py"
 
 
@@ -30,7 +32,7 @@ def test_fit_gives_the_baseline_masks(method):
     # The reference returns the mask generated at the start of its last iteration: one more iteration.
     baseline = reference_fit(method, tiny_net(), clip[0], 1, 0.2, **{**options, "iterations": 7})
     start = fit_masks(
-        method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **{**options, "lr": 0.0}
+        method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **{**options, "lr": STILL}
     ).maps[0, 0]
     assert (ours - start).abs().max() > 0.5  # the masks moved far from their start...
     torch.testing.assert_close(ours, baseline, atol=1e-5, rtol=0)  # ...and both the same way

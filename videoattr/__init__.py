@@ -11,5 +11,8 @@ if not OmegaConf.has_resolver("asset"):
 
 from videoattr.api import explain  # noqa: E402
 from videoattr.errors import VideoAttrError  # noqa: E402
+from videoattr.schema import register  # noqa: E402
+
+register()
 
 __all__ = ["explain", "VideoAttrError", "ASSETS"]

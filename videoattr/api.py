@@ -8,14 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from videoattr.errors import VideoAttrError
+from videoattr.errors import VideoAttrError, one_line
 from videoattr.methods import Explanation, get_method
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of ``err``'s message (or its type), at most ``limit`` characters."""
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0].strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def model_dtype(model: nn.Module) -> torch.dtype | None:
@@ -83,7 +77,7 @@ def model_classes(model: nn.Module, clips: torch.Tensor) -> int:
         raise
     except (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError) as err:
         raise VideoAttrError(
-            f"The model cannot run on clips of shape {shape} ({_one_line(err)}): give it as many frames (T), "
+            f"The model cannot run on clips of shape {shape} ({one_line(err)}): give it as many frames (T), "
             "as large frames (H x W) and the device and dtype it expects."
         ) from err
     if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != 1 or scores.shape[1] == 0:

@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
@@ -15,23 +16,38 @@ from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from videoattr.errors import VideoAttrError
+from videoattr.schema import describe
 
 EXIT_USER_ERROR = 2
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # (signal number, message) of each SIGINT / SIGTERM this process received during run_cli.
 _received: list[tuple[int, str]] = []
+# The VideoAttrError that ended a single run, reported by run_cli.
+_failed: list[VideoAttrError] = []
 
 
 def describe_config_error(err: Exception) -> str:
-    """One sentence for a Hydra/OmegaConf composition error (unknown group option, bad key)."""
+    """One sentence for a Hydra/OmegaConf composition error (unknown group option, wrong type, bad key)."""
     text = str(err)
     missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if missing:
         group, name = missing.groups()
         options = re.findall(r"^\t(\S+)$", text, flags=re.MULTILINE)
         return f"Unknown {group} '{name}': choose one of {', '.join(options)} (files in conf/{group}/)."
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"Invalid configuration: {first.rstrip('.')}; check the key names with `python run.py --cfg job`."
+    return describe(err)
+
+
+@contextmanager
+def user_errors_reported():
+    """Around the job of a ``@hydra.main`` function: in a single run, a ``VideoAttrError`` is kept for
+    ``run_cli`` to report as the only line on stderr (Hydra would first write its own "Error executing
+    job" line); in a sweep it is raised, so that the launcher marks the job failed."""
+    try:
+        yield
+    except VideoAttrError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        _failed.append(err)
 
 
 def describe_interrupt(signum: int) -> str:
@@ -80,6 +96,8 @@ def run_cli(main: Callable[[], None]) -> None:
     sys.unraisablehook = _keep_interrupts
     try:
         main()
+        if _failed:
+            raise _failed[0]
     except VideoAttrError as err:
         message, status = str(err), EXIT_USER_ERROR
     except (HydraException, OmegaConfBaseException) as err:

@@ -22,11 +22,11 @@ from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
-from videoattr.methods.perturbation.combine import check_combine
-from videoattr.methods.perturbation.options import PerturbationOptions, resolve_options
+from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.methods.polarity import display_normalize
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
+from videoattr.schema import validate
 from videoattr.tracking import Tracker
 from videoattr.viz import probability_line, save_animation, save_figure
 
@@ -38,19 +38,8 @@ BIASED_WITHIN = 0.1
 
 
 def areas_of(cfg: DictConfig) -> list[float]:
-    """The configured area(s) as a list of floats, each checked to lie in (0, 1)."""
-    raw = cfg.area
-    values = list(raw) if isinstance(raw, (ListConfig, list, tuple)) else [raw]
-    areas = []
-    for value in values:
-        try:
-            area = float(value)
-        except (TypeError, ValueError):
-            area = float("nan")
-        if not 0.0 < area < 1.0:
-            raise VideoAttrError(f"Invalid area {value!r}: every area must be a number in (0, 1), e.g. area=0.05 or area=[0.05,0.1].")
-        areas.append(area)
-    return areas
+    """The configured area(s) as a list of floats (validated by ``videoattr.schema``)."""
+    return check_areas(OmegaConf.to_container(cfg.area) if isinstance(cfg.area, ListConfig) else cfg.area)
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -73,9 +62,6 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
     }
     if cfg.method.name in PERTURBATION_METHODS:
         known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
-        # Check the fit's own options (iterations, variant, ...) now rather than at every clip.
-        opts = resolve_options(cfg.method.name, {k: v for k, v in options.items() if k not in accepted})
-        check_combine(opts.combine, areas)
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value
@@ -142,7 +128,7 @@ class Job:
         self.seconds: list[float] = []
 
     def run(self) -> None:
-        batch_size = int(self.cfg.dataset.get("batch_size", 1))
+        batch_size = self.cfg.dataset.batch_size
         batch: list[dict] = []
         for index in range(len(self.dataset)):
             name = self.dataset.clip_name(index)
@@ -325,6 +311,7 @@ def run(cfg: DictConfig) -> Path:
     """Run the job of a composed config; returns the run directory."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        validate(cfg)
         job = Job(cfg, run_dir)
         job.run()
     except VideoAttrError:

@@ -63,7 +63,7 @@ def _torchvision_categories(spec: str) -> list[str]:
     enum = getattr(models.video, enum_name, None) or getattr(models, enum_name, None)
     if enum is None or not hasattr(enum, member):
         raise VideoAttrError(
-            f"Unknown torchvision weights '{spec}': use e.g. R2Plus1D_18_Weights.KINETICS400_V1."
+            f"Unknown torchvision weights '{spec}': use a weights enum member such as torchvision:R2Plus1D_18_Weights.KINETICS400_V1."
         )
     return list(getattr(enum, member).meta["categories"])
 

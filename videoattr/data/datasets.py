@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from videoattr.data.classes import load_class_aliases, load_class_list, resolve_label
 from videoattr.data.readers import VIDEO_EXTENSIONS, frame_files, is_frame, is_video, natural_key, open_clip
-from videoattr.data.sampling import check_sampling, sample_indices
+from videoattr.data.sampling import sample_indices
 from videoattr.data.transforms import preprocess, resize_crop_mask
 from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
@@ -139,9 +139,6 @@ class VideoDataset(Dataset):
         limit: int | None = None,
         clips: list[str] | None = None,
     ):
-        check_sampling(sampling, short_clips)
-        if limit is not None and int(limit) < 1:
-            raise VideoAttrError(f"dataset.limit must be a positive number of clips, got {limit}: use e.g. dataset.limit=2 or null for all.")
         self.paths = select_clips(list_clips(root), clips)[:limit]
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
+from videoattr.errors import VideoAttrError, one_line
 from videoattr.methods import Explanation
 from videoattr.methods.perturbation.combine import check_combine, combine_masks
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
@@ -59,6 +61,23 @@ def trainer_kwargs(
     kwargs["callbacks"] = [*kwargs.get("callbacks", []), *(callbacks or [])]
     kwargs.update(max_steps=iterations, max_epochs=1, use_distributed_sampler=False)
     return kwargs
+
+
+def build_trainer(kwargs: dict[str, Any]) -> pl.Trainer:
+    """``pl.Trainer(**kwargs)``; settings Lightning refuses raise a ``VideoAttrError`` quoting its reason."""
+    try:
+        return pl.Trainer(**kwargs)
+    except (MisconfigurationException, TypeError, ValueError) as err:
+        raise VideoAttrError(
+            f"Lightning refuses the trainer settings ({one_line(err)}): fix the trainer.* keys, "
+            "e.g. trainer.accelerator=cpu trainer.devices=1."
+        ) from err
+
+
+def check_trainer(trainer: Mapping[str, Any]) -> None:
+    """Build (and drop) the Trainer of a fit with ``trainer``'s arguments, to refuse bad ones early."""
+    with quiet_lightning(silence_info=True):
+        build_trainer(trainer_kwargs(1, torch.device("cpu"), trainer, False, None))
 
 
 @contextmanager
@@ -110,7 +129,7 @@ def fit_masks(
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
     kwargs = trainer_kwargs(opts.iterations, inputs.device, trainer, logger, callbacks)
     with quiet_lightning(silence_info=trainer is None):
-        fitter = pl.Trainer(**kwargs)
+        fitter = build_trainer(kwargs)
         fitter.fit(module, DataLoader(range(opts.iterations), batch_size=None))
     # Lightning's teardown leaves the module (classifier included) on the CPU, and "true" precision
     # plugins convert it: give the classifier back on the clips' device and dtype.

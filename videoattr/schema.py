@@ -1,0 +1,339 @@
+"""Typed configs: the schemas (Hydra structured configs) of ``conf/`` and their range checks.
+
+Every group file of ``conf/`` starts from one of these schemas (``defaults: - /schema/<group>@_here_:
+<name>``), so Hydra rejects a value of the wrong type or an unknown key while it composes the config,
+naming the key. ``validate`` then checks the ranges (areas in (0, 1), iterations >= 1, lr > 0, ...) once,
+before the run loads a model or a clip. The model's ``net`` and the ``trainer`` and ``logger`` groups are
+open dictionaries: their keys are arguments of the network class, of Lightning's ``Trainer`` and of the
+logger class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from videoattr.data.sampling import SAMPLING_MODES, SHORT_CLIP_MODES
+from videoattr.errors import ConfigValueError, VideoAttrError, require
+from videoattr.methods import PERTURBATION_METHODS
+from videoattr.methods.perturbation.combine import check_combine
+from videoattr.methods.perturbation.fit import check_trainer
+from videoattr.methods.perturbation.options import PerturbationOptions, check_areas, integer, real
+from videoattr.methods.polarity import POLARITIES
+from videoattr.metrics import GROUPS as METRIC_GROUPS
+from videoattr.metrics.faithfulness import BASELINES
+
+# The groups of conf/ that have a schema, checked in this order.
+TYPED_GROUPS = ("model", "dataset", "method", "metrics")
+
+
+def _list(*values):
+    return field(default_factory=lambda: list(values))
+
+
+@dataclass
+class ModelConfig:
+    """``conf/model/*.yaml``: a network (``net``, built with ``hydra.utils.instantiate``) and its input."""
+
+    name: str = MISSING
+    net: dict[str, Any] = MISSING
+    weights: str | None = None
+    checkpoint: str | None = None
+    num_frames: int = 16
+    resize: list[int] = _list(128, 171)
+    crop: list[int] = _list(112, 112)
+    mean: list[float] = _list(0.43216, 0.39467, 0.37645)
+    std: list[float] = _list(0.22803, 0.22145, 0.21699)
+    gradcam_layer: str | None = None
+    classes: str | None = None
+
+    def __post_init__(self):
+        require(integer(self.num_frames, 1), "num_frames", self.num_frames, "use an integer >= 1")
+        for key in ("resize", "crop"):
+            size = getattr(self, key)
+            require(len(size) == 2 and all(s >= 1 for s in size), key, size, "use [height,width] in pixels >= 1")
+        require(len(self.mean) == 3, "mean", self.mean, "use 3 numbers, one per channel (R, G, B)")
+        require(
+            len(self.std) == 3 and all(real(s) and s > 0 for s in self.std),
+            "std", self.std, "use 3 numbers > 0, one per channel (R, G, B)",
+        )
+
+
+@dataclass
+class CustomModelConfig(ModelConfig):
+    """``conf/model/custom.yaml``: any ``nn.Module`` class, named by ``target``."""
+
+    target: str = MISSING
+
+
+@dataclass
+class DatasetConfig:
+    """``conf/dataset/*.yaml``: which clips, how they are labelled and sampled, how many per fit."""
+
+    name: str = MISSING
+    root: str = MISSING
+    classes: str | None = None
+    label_file: str | None = None
+    sampling: str = "first"
+    short_clips: str = "error"
+    masks: bool = False
+    clips: list[str] | None = None
+    limit: int | None = None
+    batch_size: int = 1
+    num_workers: int = 0
+
+    def __post_init__(self):
+        require(self.sampling in SAMPLING_MODES, "sampling", self.sampling, f"use one of {', '.join(SAMPLING_MODES)}")
+        require(
+            self.short_clips in SHORT_CLIP_MODES, "short_clips", self.short_clips,
+            f"use one of {', '.join(SHORT_CLIP_MODES)}",
+        )
+        require(self.clips is None or len(self.clips) > 0, "clips", self.clips, "name one clip or more, or use null for all")
+        require(self.limit is None or self.limit >= 1, "limit", self.limit, "use a number of clips >= 1, or null for all")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per fit >= 1")
+        require(self.num_workers >= 0, "num_workers", self.num_workers, "use a number of worker processes >= 0")
+
+
+@dataclass
+class MethodConfig:
+    """``conf/method/*.yaml``: the method's name (``videoattr.methods.method_names()``) and options."""
+
+    name: str = MISSING
+
+
+@dataclass
+class BackpropConfig(MethodConfig):
+    """grad and grad_x_input."""
+
+    polarity: str = "positive"
+
+    def __post_init__(self):
+        require(self.polarity in POLARITIES, "polarity", self.polarity, f"use one of {', '.join(POLARITIES)}")
+
+
+def _batch_size(value: int | None) -> None:
+    require(value is None or value >= 1, "internal_batch_size", value, "use a number >= 1, or null for all at once")
+
+
+@dataclass
+class IntegratedGradConfig(BackpropConfig):
+    steps: int = 25
+    internal_batch_size: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.steps >= 2, "steps", self.steps, "use an integer >= 2 (the reference: 25)")
+        _batch_size(self.internal_batch_size)
+
+
+@dataclass
+class SmoothGradConfig(BackpropConfig):
+    samples: int = 16
+    stdev: float = 0.15
+    seed: int = 0
+    internal_batch_size: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.samples >= 1, "samples", self.samples, "use a number of noisy copies >= 1")
+        require(real(self.stdev) and self.stdev >= 0, "stdev", self.stdev, "use a finite number >= 0")
+        _batch_size(self.internal_batch_size)
+
+
+@dataclass
+class GradCamConfig(MethodConfig):
+    layer: str | None = None
+
+
+@dataclass
+class RandomConfig(MethodConfig):
+    seed: int = 0
+
+
+@dataclass
+class CentreConfig(MethodConfig):
+    sigma_frac: float = 0.25
+
+    def __post_init__(self):
+        require(real(self.sigma_frac) and self.sigma_frac > 0, "sigma_frac", self.sigma_frac, "use a fraction > 0")
+
+
+def _perturbation_schema() -> type:
+    """2D-EP, 3D-EP and STEP: ``name`` and the fields of ``PerturbationOptions`` (tuples as lists), whose
+    own checks run on construction."""
+    hints = typing.get_type_hints(PerturbationOptions)
+    fields = [("name", str, MISSING)]
+    for f in dataclasses.fields(PerturbationOptions):
+        if typing.get_origin(hints[f.name]) is tuple:
+            fields.append((f.name, list[int], field(default_factory=lambda d=f.default: list(d))))
+        else:
+            fields.append((f.name, hints[f.name], f.default))
+
+    def __post_init__(self):
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(PerturbationOptions)}
+        PerturbationOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    schema = dataclasses.make_dataclass(
+        "PerturbationConfig", fields, bases=(MethodConfig,), namespace={"__post_init__": __post_init__}
+    )
+    schema.__module__ = __name__  # pickled by reference in submitit jobs
+    return schema
+
+
+PerturbationConfig = _perturbation_schema()
+
+
+@dataclass
+class MetricsConfig:
+    """``conf/metrics/*.yaml``: the keys of ``videoattr.metrics.clip_metrics``."""
+
+    groups: list[str] = _list(*METRIC_GROUPS)
+    pointing_tolerance: int = 7
+    steps: int = 16
+    baseline: str = "blur"
+    blur_sigma: float = 10.0
+    batch_size: int = 8
+
+    def __post_init__(self):
+        require(set(self.groups) <= set(METRIC_GROUPS), "groups", self.groups, f"use a list of {', '.join(METRIC_GROUPS)}, or []")
+        require(self.pointing_tolerance >= 0, "pointing_tolerance", self.pointing_tolerance, "use a number of pixels >= 0")
+        require(self.steps >= 1, "steps", self.steps, "use a number of curve steps >= 1")
+        require(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {', '.join(BASELINES)}")
+        require(real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per forward pass >= 1")
+
+
+@dataclass
+class RunConfig:
+    """``conf/config.yaml``: the groups and the run's own keys."""
+
+    model: Any = MISSING
+    dataset: Any = MISSING
+    method: Any = MISSING
+    trainer: dict[str, Any] = field(default_factory=dict)
+    logger: Any = None
+    metrics: Any = None
+    area: Any = 0.1
+    target: Any = "label"
+    seed: int = 0
+    overwrite: bool = False
+    fail_fast: bool = False
+    figures: bool = True
+
+    def __post_init__(self):
+        areas = check_areas(self.area)
+        if isinstance(self.method, PerturbationConfig):
+            check_combine(self.method.combine, areas)
+        target = self.target
+        require(
+            isinstance(target, str) and target.strip() != "" or integer(target, 0),
+            "target", target, "use label, predicted, a class index >= 0 or a class name",
+        )
+
+
+SCHEMAS = {
+    "schema/model": {"base": ModelConfig, "custom": CustomModelConfig},
+    "schema/dataset": {"base": DatasetConfig},
+    "schema/method": {
+        "perturbation": PerturbationConfig,
+        "backprop": BackpropConfig,
+        "integrated_grad": IntegratedGradConfig,
+        "smooth_grad": SmoothGradConfig,
+        "grad_cam": GradCamConfig,
+        "random": RandomConfig,
+        "centre": CentreConfig,
+    },
+    "schema/metrics": {"base": MetricsConfig},
+}
+
+
+def register() -> None:
+    """Store the schemas in Hydra's ConfigStore: ``schema_run`` and ``schema/<group>/<name>``."""
+    store = ConfigStore.instance()
+    store.store(name="schema_run", node=RunConfig)
+    for group, nodes in SCHEMAS.items():
+        for name, node in nodes.items():
+            store.store(group=group, name=name, node=node)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check a composed config before anything runs: no key beyond its schema's (Hydra lets ``+key=``
+    add one), every value in range, every mandatory value set. Raises ``VideoAttrError`` with one
+    sentence naming the key and what it accepts."""
+    for prefix in (*TYPED_GROUPS, ""):
+        node = cfg.get(prefix) if prefix else cfg
+        schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if schema is None or not dataclasses.is_dataclass(schema):
+            continue
+        keys = [f.name for f in dataclasses.fields(schema)]
+        unknown = [k for k in node if k not in keys]
+        if unknown:
+            raise VideoAttrError(
+                f"Unknown key {'.'.join(filter(None, (prefix, str(unknown[0]))))}: "
+                f"{prefix or 'the config'} takes {', '.join(keys)}."
+            )
+        try:
+            OmegaConf.to_object(node)
+        except ConfigValueError as err:
+            raise err.under(prefix) from None
+        except OmegaConfBaseException as err:
+            raise VideoAttrError(describe(err)) from None
+    if cfg.method.name in PERTURBATION_METHODS:
+        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+
+
+def describe(err: Exception) -> str:
+    """One sentence for an OmegaConf error (or a Hydra error caused by one): a wrong type, an unknown
+    key, a missing value."""
+    while err.__cause__ is not None and not isinstance(err, OmegaConfBaseException):
+        err = err.__cause__
+    text = str(err)
+    key = _field(text, "full_key")
+    value = _quoted(text, "Value '")
+    kind = _field(text, "object_type")
+    if "could not be converted to" in text or "is not a subclass" in text:
+        wanted = text.split("could not be converted to ")[-1].splitlines()[0].strip()
+        accepted = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "text"}
+        return f"Invalid {key}={value}: {key} takes {accepted.get(wanted, wanted)}."
+    if ("not in" in text or "not in struct" in text) and key:
+        parent, _, name = key.rpartition(".")
+        schema = _schema_named(kind)
+        keys = f" takes {', '.join(f.name for f in dataclasses.fields(schema))}" if schema else " has no such key"
+        return f"Unknown key {key}: {parent or 'the config'}{keys}."
+    if "issing mandatory value" in text:
+        if "while resolving interpolation" in text:  # e.g. model.net.target: ${..target}
+            key = text.split("Missing mandatory value: ")[-1].split()[0]
+        return f"{key} is not set: add {key}=<value> to the command."
+    if "is not a valid bool" in text:
+        return f"Invalid {key}={value}: {key} takes true or false."
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"Invalid configuration: {first.rstrip('.')}; check the key names with `python run.py --cfg job`."
+
+
+def _field(text: str, name: str) -> str:
+    """The value of a ``name: value`` or ``name=value`` line of an OmegaConf message ('' if none)."""
+    for line in text.splitlines():
+        line = line.strip()
+        for sep in (": ", "="):
+            if line.startswith(name + sep):
+                return line[len(name) + len(sep):].strip()
+    return ""
+
+
+def _quoted(text: str, opening: str) -> str:
+    start = text.find(opening)
+    return text[start + len(opening):].split("'", 1)[0] if start >= 0 else "?"
+
+
+def _schema_named(name: str) -> type | None:
+    for nodes in SCHEMAS.values():
+        for node in nodes.values():
+            if node.__name__ == name:
+                return node
+    return RunConfig if name == "RunConfig" else None
