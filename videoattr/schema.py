@@ -28,6 +28,7 @@ from videoattr.methods.perturbation.options import PerturbationOptions, check_ar
 from videoattr.methods.polarity import POLARITIES
 from videoattr.metrics import GROUPS as METRIC_GROUPS
 from videoattr.metrics.faithfulness import BASELINES
+from videoattr.objective import check_objective
 
 # The groups of conf/ that have a schema, checked in this order.
 TYPED_GROUPS = ("model", "dataset", "method", "metrics")
@@ -225,11 +226,13 @@ class RunConfig:
     overwrite: bool = False
     fail_fast: bool = False
     figures: bool = True
+    objective: str | None = None
 
     def __post_init__(self):
         areas = check_areas(self.area)
         if isinstance(self.method, PerturbationConfig):
             check_combine(self.method.combine, areas)
+        check_objective(self.objective, self.metrics.groups if isinstance(self.metrics, MetricsConfig) else None)
         target = self.target
         require(
             isinstance(target, str) and target.strip() != "" or integer(target, 0),
