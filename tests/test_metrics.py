@@ -126,6 +126,14 @@ def test_perturbation_curves_of_toy_model(mode):
         assert area_under_curve(curve) == pytest.approx(np.trapezoid(expected, dx=1 / steps), abs=1e-5)
     row = clip_metrics(model, clip, 0, good, groups=["faithfulness"], steps=steps, baseline="zero")
     assert row["deletion_auc"] < 0.6 < row["insertion_auc"]
+    same, curves = clip_metrics(
+        model, clip, 0, good, groups=["faithfulness"], steps=steps, baseline="zero", return_curves=True
+    )
+    assert same == row and set(curves) == {"deletion", "insertion"}
+    assert curves[mode].dtype == np.float32 and curves[mode].shape == (steps + 1,)
+    assert curves[mode].tolist() == pytest.approx(expected_curve(True, mode == "deletion", steps, gain), abs=1e-5)
+    assert np.trapezoid(curves[mode], dx=1 / steps) == pytest.approx(row[f"{mode}_auc"], abs=1e-6)
+    assert clip_metrics(model, clip, 0, good, groups=["smoothness"], return_curves=True)[1] == {}
 
 
 def test_baselines():

@@ -232,7 +232,7 @@ class Job:
         extras = {k: np.asarray(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
         history = {f"history_{k}": np.asarray(v[i]) for k, v in result.extras.get("history", {}).items()}
         combined = extras.get("combined")  # 1 x T x H x W, with method.combine=sum
-        metrics = self._metrics(item, target, maps if combined is None else np.concatenate([maps, combined]))
+        metrics, curves = self._metrics(item, target, maps if combined is None else np.concatenate([maps, combined]))
         if abs(prob_baseline - float(probs[target])) <= BIASED_WITHIN:
             log.warning(
                 "Clip %s: target %s has probability %.3f on the clean clip and %.3f on the fully perturbed one "
@@ -268,21 +268,31 @@ class Job:
         arrays = dict(
             maps=maps, areas=np.asarray(areas, dtype=np.float64), target=target, predicted=predicted,
             probabilities=probs, prob_baseline=prob_baseline, label=item["label"], method=self.method, model=self.spec.name,
-            seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history,
+            seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history, **curves,
         )
         self.store.save_clip(name, arrays, rows)
         media = [self.store.figure_path(name, s) for s in (".png", ".gif")] if self.cfg.figures else []
         self.tracker.log_clip(name, rows, media)
 
-    def _metrics(self, item: dict, target: int, maps: np.ndarray) -> list[dict]:
-        """One metric dict per map of ``maps`` (empty when no metrics are configured)."""
+    def _metrics(self, item: dict, target: int, maps: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
+        """One metric dict per map of ``maps`` (empty when no metrics are configured) and, with the
+        faithfulness group, the deletion and insertion curves of the maps (``curve_deletion``,
+        ``curve_insertion``: one row of steps + 1 probabilities per map, in the order of ``maps``)."""
         if not self.cfg.get("metrics"):
-            return [{} for _ in maps]
+            return [{} for _ in maps], {}
         from videoattr.metrics import clip_metrics
 
         options = OmegaConf.to_container(self.cfg.metrics, resolve=True)
         gt = item.get("gt_mask")
-        return [clip_metrics(self.net, item["clip"], target, torch.from_numpy(m), gt, **options) for m in maps]
+        scored = [
+            clip_metrics(self.net, item["clip"], target, torch.from_numpy(m), gt, return_curves=True, **options)
+            for m in maps
+        ]
+        curves = {
+            f"curve_{mode}": np.stack([c[mode] for _, c in scored]) for mode in ("deletion", "insertion")
+            if all(mode in c for _, c in scored)
+        }
+        return [row for row, _ in scored], curves
 
     def _summary(self) -> dict:
         rows = self.store.rows()

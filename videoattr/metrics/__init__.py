@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,13 +37,17 @@ def clip_metrics(
     baseline: str = "blur",
     blur_sigma: float = 10.0,
     batch_size: int = 8,
-) -> dict[str, float]:
+    return_curves: bool = False,
+) -> dict[str, float] | tuple[dict[str, float], dict[str, np.ndarray]]:
     """Score one map.
 
     clip: 3 x T x H x W, normalised for ``model``; saliency: T x H x W, >= 0; gt_mask: T x H x W
     (non-zero on evidence) or None, in which case the localisation scores are left out.
     Returns ``pointing_game``, ``energy_in_mask``, ``mass_in_evidence_frames`` (localisation),
     ``deletion_auc``, ``insertion_auc`` (faithfulness), ``tv_space``, ``tv_time`` (smoothness).
+    With ``return_curves`` it returns ``(row, curves)``: ``curves`` holds the ``deletion`` and
+    ``insertion`` curves whose areas the row gives (float32, ``steps`` + 1 target probabilities at
+    0, 1/steps, ..., 1 of the locations changed; empty without the faithfulness group).
     """
     groups = list(groups)
     unknown = sorted(set(groups) - set(GROUPS))
@@ -55,6 +60,7 @@ def clip_metrics(
         )
     saliency = saliency.detach().float()
     row: dict[str, float] = {}
+    curves: dict[str, np.ndarray] = {}
     if "localisation" in groups and gt_mask is not None:
         if tuple(gt_mask.shape) != shape:
             raise VideoAttrError(
@@ -70,10 +76,11 @@ def clip_metrics(
                 model, clip, target, saliency.to(clip.device), mode, steps, baseline, blur_sigma, batch_size
             )
             row[f"{mode}_auc"] = area_under_curve(curve)
+            curves[mode] = curve.numpy().astype(np.float32)
     if "smoothness" in groups:
         row["tv_space"] = spatial_tv(saliency)
         row["tv_time"] = temporal_tv(saliency)
-    return row
+    return (row, curves) if return_curves else row
 
 
 def summarize(rows: list[dict]) -> dict[str, float]:
