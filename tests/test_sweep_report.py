@@ -1,4 +1,5 @@
-"""Sweep summaries and the static HTML report, opened in a real headless browser."""
+"""Sweep summaries, and the static HTML report of minimal job directories opened in a real headless browser
+(the report of real runs and sweeps: tests/test_report.py)."""
 
 import os
 import re
@@ -12,7 +13,6 @@ import pytest
 from PIL import Image
 
 from conftest import run_py
-from videoattr import ASSETS
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.viz import save_animation
 
@@ -119,28 +119,3 @@ def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_
     assert page.count("data:image/gif;base64,") == 6  # 2 clips x 3 jobs
     assert "data:image/png;base64," in page
     assert images_in_chromium(page, sweep, tmp_path_factory.mktemp("chromium-profile")) == "images:8 broken:0"
-
-
-@pytest.mark.slow
-def test_report_of_a_real_sweep_shows_both_methods_summary_and_plots(tmp_path, tmp_path_factory):
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for suffix in (".mp4", ".npz"):
-        shutil.copy(ASSETS / "synthetic" / "clips" / f"up-100_0{suffix}", clips)
-    sweep = tmp_path / "sweep"
-    run_py("-m", "method=grad,grad_cam", f"dataset.root={clips}", "metrics.groups=[localisation]", f"hydra.sweep.dir={sweep}")
-    assert f"Report: {sweep / 'report.html'}" in run_py(str(sweep), script="scripts/report.py").stdout
-    page = (sweep / "report.html").read_text()
-    results = pd.read_csv(sweep / "all_results.csv")
-    assert sorted(results["method"]) == ["grad", "grad_cam"]
-    assert "<h3>up-100_0</h3>" in page
-    for method in ("grad", "grad_cam"):
-        assert f"<figcaption>{method} / synthetic</figcaption>" in page
-    summary = pd.read_csv(sweep / "summary.csv")
-    for value in summary["pointing_game"]:
-        assert f"<td>{value:.4g}</td>" in page
-    plots = sorted(sweep.glob("plot_*.png"))
-    assert {"plot_pointing_game.png", "plot_seconds.png"} <= {p.name for p in plots}
-    assert page.count("data:image/gif;base64,") == 2 and page.count("data:image/png;base64,") == len(plots)
-    shown = images_in_chromium(page, tmp_path, tmp_path_factory.mktemp("chromium-profile"))
-    assert shown == f"images:{2 + len(plots)} broken:0"

@@ -1,4 +1,5 @@
-"""Figures: frames in a row with the maps overlaid under them (as the reference), and animations."""
+"""Figures: frames in a row with the maps overlaid under them (as the reference), animations, and
+the report's overlay strips (a few frames with a map overlaid)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,29 @@ def save_animation(path: Path, frames: np.ndarray, maps: np.ndarray, fps: float 
     """
     panels = [frames] + [overlay(frames, m) for m in maps]
     iio.imwrite(path, np.concatenate(panels, axis=2), extension=".gif", duration=1000 / fps, loop=0)
+
+
+def overlay_strip(frames: np.ndarray, maps: np.ndarray | None, indices: list[int], gap: int = 2) -> np.ndarray:
+    """The frames ``indices`` side by side, ``gap`` white pixels apart, with ``maps`` overlaid (or bare).
+
+    frames: T x H x W x 3 uint8; maps: T x H x W in [0, 1] or None. Returns H x W' x 3 uint8.
+    """
+    shown = frames[indices] if maps is None else overlay(frames[indices], maps[indices])
+    h, w = shown.shape[1:3]
+    strip = np.full((h, len(indices) * (w + gap) - gap, 3), 255, np.uint8)
+    for k, image in enumerate(shown):
+        strip[:, k * (w + gap) : k * (w + gap) + w] = image
+    return strip
+
+
+def strongest_frames(maps: list[np.ndarray], count: int) -> list[int]:
+    """The ``count`` frames (in time order) where the maps put most of their mass.
+
+    maps: T x H x W maps in [0, 1], each weighing equally (its per-frame means scaled to sum 1).
+    """
+    score = np.zeros(maps[0].shape[0])
+    for m in maps:
+        mass = m.reshape(m.shape[0], -1).mean(axis=1)
+        score += mass / mass.sum() if mass.sum() > 0 else 0.0
+    top = np.argsort(-score, kind="stable")[: min(count, len(score))]
+    return sorted(int(t) for t in top)
