@@ -1,7 +1,9 @@
-"""Tracking: wandb offline runs of a real sweep (config, fit terms, per-clip metrics, media, one group),
-and the step numbering that keeps successive fits on one logger monotonic."""
+"""Tracking: wandb offline runs of a real sweep (config, fit terms, per-clip metrics, media, loss curves,
+the results table with the figures inline, one group), and the step numbering that keeps successive fits
+on one logger monotonic."""
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -10,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -48,15 +51,20 @@ def wandb_records(path: Path) -> list:
 
 
 def offline_run(run_dir: Path) -> dict:
-    """An offline run's group, name, config and history rows (key -> value) from its ``.wandb`` file."""
+    """An offline run's group, name, config, history rows (key -> value) and artifacts (name -> type and
+    manifest: path in the artifact -> the staged local file) from its ``.wandb`` file."""
     (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    run = {"dir": path.parent, "history": []}
+    run = {"dir": path.parent, "history": [], "artifacts": {}}
     for record in wandb_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.update(group=record.run.run_group, name=record.run.display_name)
         elif kind == "config":
-            run["config"] = {item.key: json.loads(item.value_json) for item in record.config.update}
+            # Later records add keys (e.g. the charts' specs): the config is their union.
+            run.setdefault("config", {}).update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "artifact":
+            files = {entry.path: Path(entry.local_path) for entry in record.artifact.manifest.contents}
+            run["artifacts"][record.artifact.name] = {"type": record.artifact.type, "files": files}
         elif kind == "history":
             run["history"].append(
                 {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
@@ -83,6 +91,7 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
         WANDB_DIR=str(tmp_path),
         WANDB_CONFIG_DIR=str(tmp_path / "config"),
         WANDB_CACHE_DIR=str(tmp_path / "cache"),
+        WANDB_DATA_DIR=str(tmp_path / "data"),  # where an offline run stages its artifacts' files
     )
     out = subprocess.run(
         [
@@ -125,6 +134,17 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
         (table_row,) = [row for row in run["history"] if "results/path" in row]
         table = json.loads((run["dir"] / "files" / table_row["results/path"]).read_text())
         assert table["data"][0][table["columns"].index("clip")] == CLIP
+        # The table as wandb shows it (a run_table artifact): the clip's figure inline in its "figure" column.
+        (artifact,) = [a for name, a in run["artifacts"].items() if name.endswith("-results")]
+        assert artifact["type"] == "run_table"
+        shown = json.loads(artifact["files"]["results.table.json"].read_text())
+        assert shown["columns"][:2] == ["clip", "figure"]
+        (row,) = shown["data"]
+        image = row[1]
+        figure = (run["dir"].parents[1] / "figures" / f"{CLIP}.png").read_bytes()
+        assert image["_type"] == "image-file" and image["sha256"] == hashlib.sha256(figure).hexdigest()
+        assert artifact["files"][image["path"]].read_bytes() == figure
+        assert row[shown["columns"].index("pointing_game")] == pytest.approx(results["pointing_game"])
         steps = [row["trainer/global_step"] for row in run["history"]]
         assert steps == sorted(steps)
 
@@ -132,6 +152,16 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
     assert [row["trainer/global_step"] for row in fit] == [0, 1, 2]
     assert all({"regulariser", "core", "prob"} <= set(row) for row in fit)
     assert not any("reward" in row for row in runs["grad"]["history"])
+    # The clip's own loss curves, one line-series chart per term (one line per area), as the .npz holds them.
+    (clip_row,) = [row for row in runs["step"]["history"] if "clip/pointing_game" in row]
+    run = runs["step"]
+    with np.load(run["dir"].parents[1] / "clips" / f"{CLIP}.npz") as data:
+        for term in ("reward", "regulariser", "core", "prob"):
+            chart = json.loads((run["dir"] / "files" / clip_row[f"loss/{CLIP}/{term}_table/path"]).read_text())
+            assert chart["columns"] == ["step", "lineKey", "lineVal"]
+            assert [(step, key) for step, key, _ in chart["data"]] == [(1, "area 0.1"), (2, "area 0.1"), (3, "area 0.1")]
+            assert [value for _, _, value in chart["data"]] == pytest.approx(data[f"history_{term}"][0].tolist())
+    assert not any(key.startswith("loss/") for row in runs["grad"]["history"] for key in row)
 
 
 def test_successive_fits_and_clip_numbers_share_one_rising_step_count(tmp_path):

@@ -272,7 +272,7 @@ class Job:
         )
         self.store.save_clip(name, arrays, rows)
         media = [self.store.figure_path(name, s) for s in (".png", ".gif")] if self.cfg.figures else []
-        self.tracker.log_clip(name, rows, media)
+        self.tracker.log_clip(name, rows, media, {k.removeprefix("history_"): v for k, v in history.items()})
 
     def _metrics(self, item: dict, target: int, maps: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
         """One metric dict per map of ``maps`` (empty when no metrics are configured) and, with the

@@ -1,11 +1,13 @@
 """Experiment tracking of a run through the Lightning logger of ``conf/logger`` (wandb, CSV or none).
 
 What is logged: the composed config; the perturbation fit's per-iteration terms (reward,
-regulariser, core, prob: the fit ``self.log``s them); per clip, its result rows' numbers
-(``clip/<metric>``, with ``/area=<a>`` when the run has several areas, ``/combined`` for the map
-combined from them) and, with wandb, its overlay
-animation and figure (``overlay/<clip>``, ``figure/<clip>``); at the end, the run's means
-(``mean/<metric>``) and, with wandb, the results table.
+regulariser, core, prob: the fit ``self.log``s them, summed over its clips and areas and divided by
+their number); per clip, its result rows' numbers (``clip/<metric>``, with ``/area=<a>`` when the
+run has several areas, ``/combined`` for the map combined from them) and, with wandb, its overlay
+animation (``overlay/<clip>``, a wandb.Video), its figure (``figure/<clip>``, a wandb.Image) and, for
+a perturbation fit, the clip's own loss curves (``loss/<clip>/<term>``: one line per area over the
+iterations, a wandb line-series chart); at the end, the run's means (``mean/<metric>``) and, with
+wandb, the table of every result row (``results``) with each clip's figure in its ``figure`` column.
 
 A run fits once per batch of clips with the same logger, and every fit counts its steps from 0:
 ``ContinuedSteps`` numbers them on from the previous fit, so steps only grow and nothing is dropped.
@@ -19,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -26,9 +29,12 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from videoattr.errors import VideoAttrError
+from videoattr.outputs import safe_name
 
 # Row fields that identify a result rather than measure it.
 IDENTITY = {"target", "predicted", "seed", "area"}
+# A loss curve logged to wandb keeps at most this many points per area (every k-th iteration).
+CURVE_POINTS = 1000
 
 
 def run_names(run_dir: Path) -> dict[str, str]:
@@ -122,14 +128,18 @@ class Tracker:
     """
 
     def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.run_dir = Path(run_dir)
         logger = build_logger(cfg, run_dir)
         self.fit_logger = ContinuedSteps(logger) if logger is not None else None
         self.wandb = isinstance(logger, WandbLogger)
         if logger is not None:
             start(logger, OmegaConf.to_container(cfg, resolve=True))
 
-    def log_clip(self, clip: str, rows: list[dict], media: list[Path]) -> None:
-        """Log a clip's result rows (one per area) and, with wandb, its figure files ``media`` (.png/.gif)."""
+    def log_clip(
+        self, clip: str, rows: list[dict], media: list[Path], history: dict[str, np.ndarray] | None = None
+    ) -> None:
+        """Log a clip's result rows (one per area) and, with wandb, its figure files ``media`` (.png/.gif)
+        and its fit's loss curves ``history`` (term -> A x iterations, the areas of ``rows``' order)."""
         if self.fit_logger is None:
             return
         several = len(rows) > 1
@@ -144,6 +154,9 @@ class Tracker:
             for path in media:
                 key, kind = kinds[path.suffix]
                 values[f"{key}/{clip}"] = kind(str(path), caption=clip)
+            areas = [f"area {row['area']:g}" for row in rows if row.get("map") != "combined"]
+            for term, curves in (history or {}).items():
+                values[f"loss/{clip}/{term}"] = loss_series(f"{clip}: {term}", curves, areas)
         self.fit_logger.log_metrics(values)
 
     def finish(self, rows: list[dict], summary: dict) -> None:
@@ -155,12 +168,40 @@ class Tracker:
         self.fit_logger.log_metrics(means)
         logger = self.fit_logger.logger
         if self.wandb and rows:
-            columns = list(dict.fromkeys(k for row in rows for k in row))
-            logger.log_table("results", columns=columns, data=[[row.get(c) for c in columns] for row in rows])
+            logger.log_table("results", *self.results_table(rows))
         logger.finalize("success")
         logger.save()
         if self.wandb:
             logger.experiment.finish()
+
+
+    def results_table(self, rows: list[dict]) -> tuple[list[str], list[list]]:
+        """The columns and rows of the wandb results table: ``clip``, then its figure (a wandb.Image of
+        ``figures/<clip>.png``, None without figures), then every field of the result rows."""
+        import wandb
+
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        columns.insert(columns.index("clip") + 1 if "clip" in columns else 0, "figure")
+        figures: dict[str, Any] = {}
+        for clip in dict.fromkeys(row.get("clip") for row in rows):
+            path = self.run_dir / "figures" / f"{safe_name(str(clip))}.png"
+            figures[clip] = wandb.Image(str(path), caption=str(clip)) if path.is_file() else None
+        data = [[figures[row.get("clip")] if c == "figure" else row.get(c) for c in columns] for row in rows]
+        return columns, data
+
+
+def loss_series(title: str, curves: np.ndarray, keys: list[str]):
+    """A wandb line-series chart of ``curves`` (A x iterations, one line per key), at most CURVE_POINTS
+    points per line (every k-th iteration, and the last)."""
+    import wandb
+
+    iterations = curves.shape[-1]
+    steps = list(range(0, iterations, max(1, math.ceil(iterations / CURVE_POINTS))))
+    if steps[-1] != iterations - 1:
+        steps.append(iterations - 1)
+    ys = [[float(v) for v in np.asarray(c)[steps]] for c in curves]
+    keys = keys if len(keys) == len(ys) else None
+    return wandb.plot.line_series([s + 1 for s in steps], ys, keys=keys, title=title, xname="iteration")
 
 
 def start(logger: Logger, config: dict) -> None:
