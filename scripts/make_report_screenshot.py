@@ -4,7 +4,7 @@
     python scripts/make_report_screenshot.py outputs/demo/report.html docs/report.png --height 1250 --resize 900
 
 Takes the top WIDTH x HEIGHT pixels of the page (``chromium --headless --screenshot``) and, with
---resize, scales the image down to that width (a small PNG for the README).
+--resize, scales the image down to that width in 256 colours (a small PNG for the README).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def chromium() -> str | None:
 
 def screenshot(page: Path, out: Path, width: int = 1400, height: int = 1000, resize: int = 0) -> Path:
     """Write the top ``width`` x ``height`` pixels of ``page`` as shown by headless Chromium to ``out``
-    (scaled down to ``resize`` pixels wide when given)."""
+    (scaled down to ``resize`` pixels wide, in 256 colours, when given)."""
     browser = chromium()
     if browser is None:
         raise FileNotFoundError("Chromium is not installed: install it (apt-get install chromium) and run again.")
@@ -54,7 +54,7 @@ def screenshot(page: Path, out: Path, width: int = 1400, height: int = 1000, res
     if resize:
         with Image.open(out) as image:
             small = image.convert("RGB").resize((resize, round(image.height * resize / image.width)), Image.LANCZOS)
-        small.save(out, optimize=True)
+        small.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)  # keeps the frames' colours
     return out
 
 

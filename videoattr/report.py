@@ -42,6 +42,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
+from videoattr.methods import PERTURBATION_METHODS
 from videoattr.outputs import safe_name
 from videoattr.runner import display_maps
 from videoattr.sweep import SINGLE, collect, summarize
@@ -87,7 +88,7 @@ th { background: #f2f2f2; font-weight: 600; text-align: center; max-width: 84px;
 .info th { text-align: left; max-width: none; } .info td { text-align: left; }
 img { max-width: 100%; height: auto; }
 .grid { table-layout: fixed; width: 100%; } .grid td { padding: 2px; }
-.grid td.l { width: 110px; } .grid img { width: 100%; image-rendering: pixelated; display: block; }
+.grid th.l, .grid td.l { width: 110px; } .grid img { width: 100%; image-rendering: pixelated; display: block; }
 .clip { border-top: 2px solid #999; margin-top: 18px; padding-top: 8px; }
 .panels { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
 details { margin: 4px 0 8px; } summary { cursor: pointer; color: #0550ae; }
@@ -109,7 +110,8 @@ class Job:
     @classmethod
     def load(cls, root: Path, name: str) -> Job:
         job = cls(name, root / name)
-        config, overrides, summary = (job.root / ".hydra" / "config.yaml", job.root / ".hydra" / "overrides.yaml", job.root / "summary.json")
+        config, overrides = job.root / ".hydra" / "config.yaml", job.root / ".hydra" / "overrides.yaml"
+        summary = job.root / "summary.json"
         if config.is_file():
             job.config = yaml.safe_load(config.read_text()) or {}
         if overrides.is_file():
@@ -256,8 +258,8 @@ def summary_rows(table: pd.DataFrame) -> list[dict]:
         single = rows[rows["map"] == SINGLE]
         groups = [(kind, area, g) for (kind, area), g in rows.groupby(["map", rows["area"].fillna(-1.0)], sort=True)]
         groups.sort(key=lambda g: (g[0] != SINGLE, g[1]))
-        if single["area"].nunique() > 1:
-            groups.append((SINGLE, ALL_AREAS, single))
+        if single["area"].nunique() > 1:  # after the single areas, before a combined map
+            groups.insert(sum(kind == SINGLE for kind, _, _ in groups), (SINGLE, ALL_AREAS, single))
         for kind, area, g in groups:
             per_clip = g.groupby("clip")[columns].mean()
             out.append(
@@ -318,13 +320,14 @@ def _info(jobs: list[Job], root: Path) -> str:
             data += f": {', '.join(map(str, dataset['clips']))}"
         elif dataset.get("limit"):
             data += f", first {dataset['limit']} clips"
-        areas = cfg.get("area", summary.get("areas"))
+        name = str(method.get("name", summary.get("method", "")))
+        areas = cfg.get("area", summary.get("areas")) if name in PERTURBATION_METHODS else None
         areas = ", ".join(f"{a:g}" for a in (areas if isinstance(areas, list) else [areas])) if areas is not None else ""
         done, failed = summary.get("clips_done"), summary.get("clips_failed")
         return {
             "model": str((cfg.get("model") or {}).get("name", summary.get("model", ""))),
             "data": data,
-            "method": str(method.get("name", summary.get("method", ""))),
+            "method": name,
             "areas": areas,
             "iterations": str(method.get("iterations", "")),
             "target": str(cfg.get("target", "")),
