@@ -10,6 +10,8 @@ and writes, per method and area, the mean over clips of
 - seconds per clip of both fits.
 
 Usage: python scripts/fast_presets.py DIR [--out DIR/fast_presets.md]
+       python scripts/fast_presets.py DIR --runs RUN FULL_RUN   (any two runs of the same clips and areas,
+       e.g. the full fit with two seeds: how far apart two full fits are; the table is DIR/fast_presets.md)
 Exits with status 1 when a preset misses a target (top-area IoU >= 0.8, pointing game and energy in
 mask not more than 5 % below the full fit's), so that the table says plainly what was met.
 """
@@ -45,17 +47,20 @@ def mask_agreement(fast: np.ndarray, full: np.ndarray, area: float) -> tuple[flo
     return float(np.abs(fast - full).mean()), float((a & b).sum() / (a | b).sum())
 
 
-def per_clip(directory: Path, fast: str, full: str) -> pd.DataFrame:
-    """One row per clip and area: mask agreement and both fits' metrics."""
+def per_clip(fast_dir: Path, full_dir: Path, label: str) -> pd.DataFrame:
+    """One row per clip of both runs and area: its mask's agreement with ``full_dir``'s and both
+    runs' metrics (``label`` names the pair in the ``method`` column)."""
     rows = []
-    fast_results = pd.read_csv(directory / fast / "results.csv")
-    full_results = pd.read_csv(directory / full / "results.csv")
-    for path in sorted((directory / fast / "clips").glob("*.npz")):
-        a, b = np.load(path), np.load(directory / full / "clips" / path.name)
+    fast_results = pd.read_csv(fast_dir / "results.csv")
+    full_results = pd.read_csv(full_dir / "results.csv")
+    for path in sorted((fast_dir / "clips").glob("*.npz")):
+        if not (full_dir / "clips" / path.name).is_file():
+            continue  # a clip only one of the runs explained
+        a, b = np.load(path), np.load(full_dir / "clips" / path.name)
         for i, area in enumerate(a["areas"]):
             j = int(np.flatnonzero(np.isclose(b["areas"], area))[0])
             mad, iou = mask_agreement(a["maps"][i], b["maps"][j], float(area))
-            row = {"method": full, "clip": path.stem, "area": float(area), "mad": mad, "iou": iou}
+            row = {"method": label, "clip": path.stem, "area": float(area), "mad": mad, "iou": iou}
             for name, results in (("fast", fast_results), ("full", full_results)):
                 match = results[(results["clip"] == path.stem) & np.isclose(results["area"], area)]
                 row.update({f"{name}_{k}": float(match[k].iloc[0]) for k in (*METRICS, "seconds")})
@@ -96,14 +101,19 @@ def markdown(means: pd.DataFrame, clips: pd.DataFrame) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, help="a scripts/benchmark.py output directory with both fits")
+    parser.add_argument("--runs", nargs=2, type=Path, metavar=("RUN", "FULL_RUN"), default=None,
+                        help="compare these two run directories instead (e.g. two seeds of the full fit)")
     parser.add_argument("--out", type=Path, default=None, help="the markdown table (default DIR/fast_presets.md)")
     args = parser.parse_args()
-    found = [(fast, full) for fast, full in PAIRS.items()
-             if (args.directory / fast / "clips").is_dir() and (args.directory / full / "clips").is_dir()]
+    if args.runs:
+        found = [(args.runs[0], args.runs[1], args.runs[1].name)]
+    else:
+        found = [(args.directory / fast, args.directory / full, full) for fast, full in PAIRS.items()
+                 if (args.directory / fast / "clips").is_dir() and (args.directory / full / "clips").is_dir()]
     if not found:
         sys.exit(f"error: {args.directory} holds no pair of runs to compare (e.g. step and step_fast): "
                  "run scripts/benchmark.py with both methods first.")
-    clips = pd.concat([per_clip(args.directory, fast, full) for fast, full in found], ignore_index=True)
+    clips = pd.concat([per_clip(*pair) for pair in found], ignore_index=True)
     means = summary(clips)
     text = markdown(means, clips)
     out = args.out or args.directory / "fast_presets.md"
