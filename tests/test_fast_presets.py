@@ -42,7 +42,7 @@ def test_a_fast_preset_on_the_command_line(tmp_path):
            "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}")
     results = pd.read_csv(run_dir / "results.csv")
     assert results["method"].tolist() == ["step_fast"]
-    assert np.load(run_dir / "clips" / f"{results['clip'][0]}.npz")["iterations"].tolist() == [[3]]
+    assert np.load(run_dir / "clips" / f"{results['clip'][0]}.npz")["iterations"].tolist() == [3]  # one per area
 
 
 def test_top_area_agreement_of_known_masks():
