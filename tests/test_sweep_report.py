@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ import pytest
 from PIL import Image
 
 from conftest import run_py
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from make_report_screenshot import CHROMIUM_FLAGS
+
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.viz import save_animation
 
@@ -93,13 +98,7 @@ def images_in_chromium(page: str, folder: Path, profile: Path) -> str:
     dom = subprocess.run(
         [
             browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             "--virtual-time-budget=5000",
             "--dump-dom",
