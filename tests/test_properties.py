@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from conftest import tiny_net
 from videoattr import explain
 from videoattr.errors import VideoAttrError
-from videoattr.methods import PERTURBATION_METHODS, method_names
+from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
 
 CLASSES = 5
 # Perturbation fits small enough for 4-pixel frames and a few iterations (see test_perturbation_fit.SMALL).
@@ -199,7 +199,8 @@ def test_explain_gives_maps_or_a_one_line_error(method, case):
     check(method, case)
 
 
-@pytest.mark.parametrize("method", PERTURBATION_METHODS)
+# The paper's three: their fast presets run the same code, differing only in iterations (set here) and lr.
+@pytest.mark.parametrize("method", PAPER_METHODS)
 @settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases)
 @with_examples
