@@ -23,8 +23,7 @@ OPTIONS = {
     "3d_ep": TINY_FIT,
     "step": {**TINY_FIT, "core_shape": [3, 3, 3], "core_stride": [1, 3, 3]},
 }
-# the fast presets' 4x step empties these 2-iteration masks: the paper's lr here (tests/test_fast_presets.py runs them)
-OPTIONS.update({f"{name}_fast": {**OPTIONS[name], "lr": 0.05} for name in ("2d_ep", "3d_ep", "step")})
+OPTIONS.update({f"{name}_fast": OPTIONS[name] for name in ("2d_ep", "3d_ep", "step")})
 
 
 def tiny_net() -> nn.Module:

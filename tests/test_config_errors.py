@@ -44,6 +44,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "tolerance_negative": (["method.early_stop_tol=-1"], ["Invalid method.early_stop_tol=-1", ">= 0, or null"]),
     "levels_one": (["method.levels=1"], ["Invalid method.levels=1", "an integer >= 2"]),
     "core_shape_short": (["method.core_shape=[7,11]"], ["Invalid method.core_shape=[7,11]", "3 integers >= 1"]),
+    "lr_milestones_order": (["method.lr_milestones=[400,300]"], ["Invalid method.lr_milestones=[400,300]", "increasing iterations"]),
+    "lr_gamma_zero": (["method.lr_gamma=0"], ["Invalid method.lr_gamma=0", "a factor > 0"]),
     "combine_one_area": (["method.combine=sum"], ["combine=sum needs at least 2 areas", "area=[0.05,0.1,0.15,0.5]"]),
     "batch_size_zero": (["dataset.batch_size=0"], ["Invalid dataset.batch_size=0", ">= 1"]),
     "limit_zero": (["dataset.limit=0"], ["Invalid dataset.limit=0", ">= 1, or null"]),

@@ -154,6 +154,23 @@ def test_fit_is_deterministic_for_a_seed(clips):
     assert torch.equal(first.maps, second.maps)
 
 
+def test_the_learning_rate_is_multiplied_from_each_milestone_on(clips):
+    options = dict(areas=[0.1], seed=0, **SMALL)
+    target = torch.tensor([1, 2])
+    plain = extremal_3d(tiny_net(), clips, target, iterations=4, **options).maps
+    assert (plain - 1).abs().max() > 0.1  # the masks moved
+    unused = extremal_3d(tiny_net(), clips, target, iterations=4, lr_milestones=[4], lr_gamma=4.0, **options).maps
+    assert torch.equal(unused, plain)  # a milestone after the last iteration changes nothing
+    stopped = extremal_3d(tiny_net(), clips, target, iterations=8, lr_milestones=[4], lr_gamma=STILL, **options).maps
+    torch.testing.assert_close(stopped, plain, atol=1e-6, rtol=0)  # no step moves the masks from iteration 4 on
+    # Small steps (no parameter reaches 0 or 1): the step of iteration 4 is 4x the plain fit's.
+    small = dict(options, lr=1e-3)
+    start = extremal_3d(tiny_net(), clips, target, iterations=4, **small).maps
+    one = extremal_3d(tiny_net(), clips, target, iterations=5, **small).maps
+    four = extremal_3d(tiny_net(), clips, target, iterations=5, lr_milestones=[4], lr_gamma=4.0, **small).maps
+    assert ((four - start).abs().sum() / (one - start).abs().sum()).item() == pytest.approx(4, rel=0.02)
+
+
 def test_lightning_trainer_logger_and_callbacks_see_every_step(clips, tmp_path):
     class CountSteps(Callback):
         calls = 0

@@ -185,11 +185,11 @@ def test_method_config_holds_every_option_with_its_default(method):
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()} == expected
 
 
-def test_fast_presets_are_the_paper_fits_stopped_at_500_iterations():
-    for name, lr in (("2d_ep", 0.2), ("3d_ep", 0.2), ("step", 0.05)):
+def test_fast_presets_are_the_paper_fits_in_500_iterations_with_a_rising_learning_rate():
+    for name, milestones, gamma in (("2d_ep", (300, 400), 4.0), ("3d_ep", (300, 400), 4.0), ("step", (400,), 2.0)):
         full, fast = DEFAULTS[name], DEFAULTS[f"{name}_fast"]
-        assert (fast.iterations, fast.lr) == (500, lr)
-        assert dataclasses.replace(fast, iterations=full.iterations, lr=full.lr) == full
+        assert (fast.iterations, fast.lr, fast.lr_milestones, fast.lr_gamma) == (500, 0.05, milestones, gamma)
+        assert dataclasses.replace(fast, iterations=2000, lr_milestones=(), lr_gamma=1.0) == full
 
 
 def test_paper_hyper_parameters_per_method():

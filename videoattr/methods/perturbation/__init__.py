@@ -42,7 +42,7 @@ def _method(name: str, summary: str) -> Callable[..., Explanation]:
 extremal_2d = _method("2d_ep", "2D-EP: every frame keeps the area (per-frame area regulariser).")
 extremal_3d = _method("3d_ep", "3D-EP: the T-frame volume keeps the area, free to move across frames.")
 step = _method("step", "STEP: 3D-EP with a growing area weight and the ellipsoid core smoothness loss.")
-_FAST = " (fast preset: 500 iterations, see options.FAST_LR_FACTOR)"
+_FAST = " (fast preset: 500 iterations, see options.FAST_SCHEDULE)"
 extremal_2d_fast = _method("2d_ep_fast", "2D-EP" + _FAST)
 extremal_3d_fast = _method("3d_ep_fast", "3D-EP" + _FAST)
 step_fast = _method("step_fast", "STEP" + _FAST)

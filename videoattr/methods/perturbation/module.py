@@ -97,9 +97,11 @@ class PerturbationFit(pl.LightningModule):
         self.classifier.eval()
         return self
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict:
         o = self.opts
-        return torch.optim.SGD([self.masks], lr=o.lr, momentum=o.momentum, dampening=o.dampening)
+        sgd = torch.optim.SGD([self.masks], lr=o.lr, momentum=o.momentum, dampening=o.dampening)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(sgd, list(o.lr_milestones), o.lr_gamma)
+        return {"optimizer": sgd, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_fit_start(self) -> None:
         clips = self.clips.to(self.device, self.masks.dtype)  # the dtype of a "true" precision plugin
