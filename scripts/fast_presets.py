@@ -114,6 +114,9 @@ def main() -> None:
         sys.exit(f"error: {args.directory} holds no pair of runs to compare (e.g. step and step_fast): "
                  "run scripts/benchmark.py with both methods first.")
     clips = pd.concat([per_clip(*pair) for pair in found], ignore_index=True)
+    if clips.empty:
+        sys.exit(f"error: no clip has masks (clips/*.npz) in both runs of {', '.join(f'{a} and {b}' for a, b, _ in found)}: "
+                 "compare runs that saved their masks for the same clips.")
     means = summary(clips)
     text = markdown(means, clips)
     out = args.out or args.directory / "fast_presets.md"

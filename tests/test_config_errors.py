@@ -52,6 +52,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "sampling": (["dataset.sampling=middle"], ["Invalid dataset.sampling=middle", "first, last, random"]),
     "short_clips": (["dataset.short_clips=crop"], ["Invalid dataset.short_clips=crop", "error, loop, pad"]),
     "metric_steps": (["metrics.steps=0"], ["Invalid metrics.steps=0", ">= 1"]),
+    "metric_ties": (["metrics.pointing_ties=-1"], ["Invalid metrics.pointing_ties=-1", "a number >= 0"]),
     "metric_baseline": (["metrics.baseline=noise"], ["Invalid metrics.baseline=noise", "blur, zero"]),
     "metric_groups": (["metrics.groups=[speed]"], ["Invalid metrics.groups=[speed]", "localisation, faithfulness"]),
     "target_negative": (["target=-3"], ["Invalid target=-3", "label, predicted, a class index >= 0"]),

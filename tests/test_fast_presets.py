@@ -78,3 +78,14 @@ def test_the_comparison_script_reports_and_exits_by_the_targets(tmp_path, fast_p
     assert table[2].endswith(f"| 16 -> 4 | {'met' if status == 0 else 'missed'} |")
     per_clip = pd.read_csv(tmp_path / "fast_presets.csv")
     assert per_clip["clip"].tolist() == ["a", "b"] and (per_clip["iou"] == 1.0).all()
+
+
+def test_the_comparison_script_refuses_runs_without_common_masks(tmp_path):
+    mask = np.zeros((2, 4, 5))
+    write_run(tmp_path, "step", {"a": mask}, pointing=1.0)
+    write_run(tmp_path, "step_fast", {"b": mask}, pointing=1.0)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 1 and out.stderr.startswith("error: no clip has masks (clips/*.npz) in both runs")
+    assert "Traceback" not in out.stderr and not (tmp_path / "fast_presets.md").exists()
+

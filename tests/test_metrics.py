@@ -67,6 +67,18 @@ def test_pointing_game_of_flat_map_is_chance():
     assert pointing_game(torch.ones(T, H, W), gt, tolerance) == pytest.approx(expected)
 
 
+def test_pointing_game_counts_values_within_ties_of_the_maximum_as_sharing_it():
+    gt = disk_mask(6, 6, 2, frames=[3])
+    saliency = torch.zeros(T, H, W)
+    saliency[3, 25, 25] = 1.0  # the maximum, far from the disk
+    saliency[3, 6, 6] = 1.0 - 1e-6  # on the disk, within float noise of it
+    assert pointing_game(saliency, gt, tolerance=2) == 0.0
+    assert pointing_game(saliency, gt, tolerance=2, ties=1e-5) == 0.5
+    saliency[3, 7, 7] = 1.0 - 2e-5  # on the disk too, outside ties=1e-5
+    assert pointing_game(saliency, gt, tolerance=2, ties=1e-5) == 0.5
+    assert pointing_game(saliency, gt, tolerance=2, ties=1e-4) == pytest.approx(2 / 3)
+
+
 def test_energy_splits_by_mass():
     gt = disk_mask(8, 8, 3)
     saliency = gt + 3 * disk_mask(24, 24, 3)

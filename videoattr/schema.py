@@ -196,6 +196,7 @@ class MetricsConfig:
 
     groups: list[str] = _list(*METRIC_GROUPS)
     pointing_tolerance: int = 7
+    pointing_ties: float = 0.0
     steps: int = 16
     baseline: str = "blur"
     blur_sigma: float = 10.0
@@ -204,6 +205,7 @@ class MetricsConfig:
     def __post_init__(self):
         require(set(self.groups) <= set(METRIC_GROUPS), "groups", self.groups, f"use a list of {', '.join(METRIC_GROUPS)}, or []")
         require(self.pointing_tolerance >= 0, "pointing_tolerance", self.pointing_tolerance, "use a number of pixels >= 0")
+        require(real(self.pointing_ties) and self.pointing_ties >= 0, "pointing_ties", self.pointing_ties, "use a number >= 0 (0: exact ties only)")
         require(self.steps >= 1, "steps", self.steps, "use a number of curve steps >= 1")
         require(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {', '.join(BASELINES)}")
         require(real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0")

@@ -5,6 +5,7 @@ keys of ``conf/metrics/default.yaml`` are ``clip_metrics``'s options:
 
 - ``groups``: which of ``localisation``, ``faithfulness``, ``smoothness`` to compute;
 - ``pointing_tolerance``: pixels a pointing-game maximum may lie from the mask;
+- ``pointing_ties``: values within this of a frame's maximum share it in the pointing game;
 - ``steps``, ``baseline``, ``blur_sigma``, ``batch_size``: the deletion / insertion curves.
 """
 
@@ -33,6 +34,7 @@ def clip_metrics(
     gt_mask: torch.Tensor | None = None,
     groups: Iterable[str] = GROUPS,
     pointing_tolerance: int = 7,
+    pointing_ties: float = 0.0,
     steps: int = 16,
     baseline: str = "blur",
     blur_sigma: float = 10.0,
@@ -67,7 +69,7 @@ def clip_metrics(
                 f"Ground-truth mask of shape {tuple(gt_mask.shape)} does not fit clip {tuple(clip.shape)}: resize the mask like the frames."
             )
         gt_mask = gt_mask.to(saliency.device)
-        row["pointing_game"] = pointing_game(saliency, gt_mask, pointing_tolerance)
+        row["pointing_game"] = pointing_game(saliency, gt_mask, pointing_tolerance, pointing_ties)
         row["energy_in_mask"] = energy_in_mask(saliency, gt_mask)
         row["mass_in_evidence_frames"] = mass_in_evidence_frames(saliency, gt_mask)
     if "faithfulness" in groups:

@@ -11,18 +11,18 @@ import torch
 import torch.nn.functional as F
 
 
-def pointing_game(saliency: torch.Tensor, gt_mask: torch.Tensor, tolerance: int = 7) -> float:
+def pointing_game(saliency: torch.Tensor, gt_mask: torch.Tensor, tolerance: int = 7, ties: float = 0.0) -> float:
     """Fraction of evidence frames whose saliency maximum lies within ``tolerance`` pixels of the mask.
 
-    Only frames where the mask is non-empty count. When several pixels share a frame's maximum
-    the frame scores the fraction of them that hit, i.e. the expected hit of a random tie-break,
-    so a flat map scores like a random point. NaN when no frame holds evidence.
+    Only frames where the mask is non-empty count. When several pixels share a frame's maximum (lie
+    within ``ties`` of it) the frame scores the fraction of them that hit, i.e. the expected hit of a
+    random tie-break, so a flat map scores like a random point. NaN when no frame holds evidence.
     """
     evidence = (gt_mask > 0).flatten(1).any(1)
     if not evidence.any():
         return math.nan
     s, near = saliency[evidence], _dilate(gt_mask[evidence] > 0, tolerance)
-    peak = s == s.flatten(1).amax(1).view(-1, 1, 1)
+    peak = s >= s.flatten(1).amax(1).view(-1, 1, 1) - ties
     hits = (peak & near).flatten(1).sum(1) / peak.flatten(1).sum(1)
     return hits.mean().item()
 
