@@ -99,7 +99,7 @@ def split(args, model, clips, target, areas, repeats: int) -> dict[str, float]:
     module = PerturbationFit(model, clips, target, areas, opts).to(clips.device)
     module.pyramid = blur_pyramid(clips, opts.levels, opts.max_blur)
     pairs = torch.arange(module.masks.shape[0], device=clips.device)
-    optimizer = module.configure_optimizers()
+    optimizer = module.configure_optimizers()["optimizer"]
     padded = module.padded_masks(pairs).detach().requires_grad_(True)
     mask = module.generator.crop(padded).detach().requires_grad_(True)
 
