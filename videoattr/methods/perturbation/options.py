@@ -131,9 +131,9 @@ PAPER = {
     "step": PerturbationOptions(reward_weight=1.0, area_growth=1.0008668, core_weight=300.0),
 }
 # The fast presets: the paper's settings in 500 iterations. The masks take their shape in the first 300
-# iterations at the paper's learning rate; 2D-EP and 3D-EP then take 4x and, from 400, 16x longer steps to
-# settle the values that the paper's fit settles by iteration 2000 (README "Fast presets": measured on the
-# benchmark clips).
+# iterations at the paper's learning rate; then 2D-EP and 3D-EP take 4x and, from 400, 16x longer steps, STEP
+# 2x from 400, to settle the values that the paper's fit settles by iteration 2000 (README "Fast presets":
+# measured on the benchmark clips).
 FAST_ITERATIONS = 500
 FAST_SCHEDULE = {
     "2d_ep": {"lr_milestones": (300, 400), "lr_gamma": 4.0},
