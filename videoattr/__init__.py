@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import torch
 from omegaconf import OmegaConf
 
 ASSETS = Path(__file__).parent / "assets"
@@ -9,14 +10,7 @@ ASSETS = Path(__file__).parent / "assets"
 if not OmegaConf.has_resolver("asset"):
     OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS / rel))
 if not OmegaConf.has_resolver("by_device"):  # ${by_device:<on a CPU>,<on a GPU>}
-    OmegaConf.register_new_resolver("by_device", lambda cpu, gpu: gpu if _cuda_available() else cpu)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
+    OmegaConf.register_new_resolver("by_device", lambda cpu, gpu: gpu if torch.cuda.is_available() else cpu)
 
 from videoattr.api import explain  # noqa: E402
 from videoattr.errors import VideoAttrError  # noqa: E402
