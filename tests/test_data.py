@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import videoattr
+from conftest import compose_config
 from videoattr.data.datamodule import VideoDataModule
 from videoattr.data.datasets import VideoDataset, build_dataset
 from videoattr.data.readers import open_clip
@@ -367,3 +368,11 @@ def test_demo_datasets(demo, clip, label, target):
     assert item["frames"].shape == (8, 224, 224, 3)
     reader = open_clip(item["path"])
     assert len(reader) == 16 and reader.read([15]).shape == (1, 256, 344, 3)
+
+
+@pytest.mark.parametrize("cuda, size", [(False, 1), (True, 8)], ids=["cpu", "gpu"])
+@pytest.mark.parametrize("dataset", ["synthetic", "videos"])
+def test_the_default_batch_size_follows_the_device(monkeypatch, dataset, cuda, size):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    overrides = [f"dataset={dataset}"] + (["dataset.root=/clips"] if dataset == "videos" else [])
+    assert compose_config(overrides).dataset.batch_size == size
