@@ -41,7 +41,8 @@ def scores(run: Path, clips: Path, ties: list[float], tolerance: int) -> pd.Data
                          "this script scores clips whose masks were saved at the ground truth's size.")
             for tie in ties:
                 value = pointing_game(torch.from_numpy(mask).float(), gt, tolerance, tie)
-                rows.append({"run": str(run), "clip": path.stem, "area": float(area), "ties": tie, "pointing_game": value})
+                label = f"{area:g}" if np.isfinite(area) else ""  # a map without an area: backprop, baselines
+                rows.append({"run": str(run), "clip": path.stem, "area": label, "ties": tie, "pointing_game": value})
     if not rows:
         sys.exit(f"error: {run} holds no saved masks (clips/*.npz): give a run of a perturbation method.")
     return pd.DataFrame(rows)
@@ -62,7 +63,7 @@ def main() -> None:
              "|---|---|---|" + "---|" * len(wide.columns)]
     for (run, area), values in wide.iterrows():
         n = int(means[(means["run"] == run) & (means["area"] == area)]["count"].iloc[0])
-        lines.append(f"| {run} | {area:g} | {n} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+        lines.append(f"| {run} | {area} | {n} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
     print("\n".join(lines))
 
 
