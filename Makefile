@@ -24,6 +24,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check videoattr scripts tests run.py
+	$(BIN)/ruff format --check videoattr scripts tests run.py
 
 format: install
 	$(BIN)/ruff format videoattr scripts tests run.py

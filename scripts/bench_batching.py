@@ -27,12 +27,22 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def explain_seconds(method: str, batch_size: int, iterations: int, extra: list[str], run_dir: Path) -> tuple[float, int]:
+def explain_seconds(
+    method: str, batch_size: int, iterations: int, extra: list[str], run_dir: Path
+) -> tuple[float, int]:
     """(sum of the clips' explanation seconds, clips) of one ``python run.py`` run."""
     command = [
-        sys.executable, str(ROOT / "run.py"), f"method={method}", f"method.iterations={iterations}",
-        f"dataset.batch_size={batch_size}", "figures=false", "metrics.groups=[]",
-        "trainer.enable_progress_bar=false", "overwrite=true", f"hydra.run.dir={run_dir}", *extra,
+        sys.executable,
+        str(ROOT / "run.py"),
+        f"method={method}",
+        f"method.iterations={iterations}",
+        f"dataset.batch_size={batch_size}",
+        "figures=false",
+        "metrics.groups=[]",
+        "trainer.enable_progress_bar=false",
+        "overwrite=true",
+        f"hydra.run.dir={run_dir}",
+        *extra,
     ]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True, env=dict(os.environ))
     results = pd.read_csv(run_dir / "results.csv").drop_duplicates("clip")
@@ -57,23 +67,36 @@ def main() -> None:
             times[iterations], clips = explain_seconds(
                 args.method, batch_size, iterations, args.set, args.out / f"batch{batch_size}_it{iterations}"
             )
-            print(f"batch {batch_size}, {iterations} iterations: {times[iterations]:.1f} s explaining "
-                  f"{clips} clips ({time.perf_counter() - start:.0f} s with the process)", flush=True)
+            print(
+                f"batch {batch_size}, {iterations} iterations: {times[iterations]:.1f} s explaining "
+                f"{clips} clips ({time.perf_counter() - start:.0f} s with the process)",
+                flush=True,
+            )
         per_iteration = (times[high] - times[low]) / (high - low)
         fixed = times[low] - low * per_iteration
         fits = -(-clips // batch_size)
-        rows.append({
-            "batch_size": batch_size, "clips": clips, "fits": fits,
-            "per_iteration_s": per_iteration, "per_iteration_per_clip_s": per_iteration / clips,
-            "fixed_s": fixed, "fixed_per_fit_s": fixed / fits,
-            "per_clip_full_s": (fixed + args.full * per_iteration) / clips,
-        })
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "clips": clips,
+                "fits": fits,
+                "per_iteration_s": per_iteration,
+                "per_iteration_per_clip_s": per_iteration / clips,
+                "fixed_s": fixed,
+                "fixed_per_fit_s": fixed / fits,
+                "per_clip_full_s": (fixed + args.full * per_iteration) / clips,
+            }
+        )
     table = pd.DataFrame(rows)
     base = table["per_clip_full_s"].iloc[0]
     table["per_clip_vs_first"] = table["per_clip_full_s"] / base
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "batching.json").write_text(json.dumps({"method": args.method, "iterations": [low, high],
-                                                         "full": args.full, "set": args.set, "rows": rows}, indent=2))
+    (args.out / "batching.json").write_text(
+        json.dumps(
+            {"method": args.method, "iterations": [low, high], "full": args.full, "set": args.set, "rows": rows},
+            indent=2,
+        )
+    )
     lines = [
         f"| batch size | fits for {table['clips'].iloc[0]} clips | one iteration (all clips) | per clip-iteration | "
         f"fixed cost (run) | per clip at {args.full} iterations | vs batch {table['batch_size'].iloc[0]} |",

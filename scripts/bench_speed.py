@@ -113,9 +113,7 @@ def split(args, model, clips, target, areas, repeats: int) -> dict[str, float]:
         loss = area_loss(padded, module.zeros[pairs], opts.per_frame)
         if opts.core_weight:
             order = torch.randperm(module.core_positions, device=clips.device)
-            loss = loss + core_loss(
-                padded, module.core_kernel, opts.core_stride, module.core_counts[pairs], order
-            )
+            loss = loss + core_loss(padded, module.core_kernel, opts.core_stride, module.core_counts[pairs], order)
         loss.sum().backward()
 
     def optimise():
@@ -192,12 +190,8 @@ def benchmark_clips(args, device: torch.device) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model", default="synthetic", help="a conf/model/<name>.yaml (synthetic, r2plus1d, r3d, ...)"
-    )
-    parser.add_argument(
-        "--random-weights", action="store_true", help="random init instead of the config's weights"
-    )
+    parser.add_argument("--model", default="synthetic", help="a conf/model/<name>.yaml (synthetic, r2plus1d, r3d, ...)")
+    parser.add_argument("--random-weights", action="store_true", help="random init instead of the config's weights")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=1, help="clips per fit (one area each)")
@@ -213,7 +207,9 @@ def main() -> None:
         "--clip", default="synthetic", choices=["synthetic", "random"], help="synthetic-world clips or noise"
     )
     parser.add_argument(
-        "--no-compile", action="store_true", help="mask generator and pyramid read in plain PyTorch (method option compile=false)"
+        "--no-compile",
+        action="store_true",
+        help="mask generator and pyramid read in plain PyTorch (method option compile=false)",
     )
     parser.add_argument(
         "--early-stop-tol", type=float, nargs="+", default=None, help="compare early stopping at these tolerances"
@@ -277,9 +273,7 @@ def main() -> None:
         seconds, wall = fit(args, model, clips, target, six, args.iterations + 1)
         samples["six areas"] += seconds[1:]
         walls["six areas"].append(wall - sum(seconds[1:]))
-        samples["floor six"] += [
-            timed(lambda: floor_step(model, six_clips, six_target), device) for _ in range(3)
-        ]
+        samples["floor six"] += [timed(lambda: floor_step(model, six_clips, six_target), device) for _ in range(3)]
 
     med = {k: statistics.median(v) for k, v in samples.items()}
     setup = {k: statistics.median(v) for k, v in walls.items()}

@@ -45,8 +45,16 @@ from videoattr.runner import Job
 from videoattr.sweep import collect
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-COLUMNS = ["iterations", "pointing_game", "energy_in_mask", "mass_in_evidence_frames", "deletion_auc", "insertion_auc",
-           "tv_space", "tv_time"]
+COLUMNS = [
+    "iterations",
+    "pointing_game",
+    "energy_in_mask",
+    "mass_in_evidence_frames",
+    "deletion_auc",
+    "insertion_auc",
+    "tv_space",
+    "tv_time",
+]
 SPREAD = ("pointing_game", "energy_in_mask")
 COMBINED = "step_combined"
 
@@ -54,9 +62,13 @@ COMBINED = "step_combined"
 def config(method: str, args: argparse.Namespace, areas: list[float], extra: list[str] = ()) -> DictConfig:
     overrides = [f"method={method}", f"dataset.limit={args.clips}", f"seed={args.seed}", "figures=false"]
     if method in PERTURBATION_METHODS:
-        overrides += [*([f"method.iterations={args.iterations}"] if args.iterations else []),
-                      f"area=[{','.join(map(str, areas))}]",
-                      "trainer.enable_progress_bar=false", *args.set, *extra]
+        overrides += [
+            *([f"method.iterations={args.iterations}"] if args.iterations else []),
+            f"area=[{','.join(map(str, areas))}]",
+            "trainer.enable_progress_bar=false",
+            *args.set,
+            *extra,
+        ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
@@ -82,11 +94,22 @@ def reference_task(task: dict) -> None:
     )
     seconds = time.perf_counter() - start
     net, mask = net.cpu(), mask.cpu()
-    metrics = clip_metrics(net, task["clip"], task["target"], mask, task["gt_mask"],
-                           **OmegaConf.to_container(cfg.metrics, resolve=True))
-    row = {"clip": task["name"], "label": task["label"], "target": task["target"], "model": cfg.model.name,
-           "method": f"reference_{task['method']}", "area": task["area"], "map": "single", "seed": cfg.seed,
-           "iterations": cfg.method.iterations, "seconds": seconds, **metrics}
+    metrics = clip_metrics(
+        net, task["clip"], task["target"], mask, task["gt_mask"], **OmegaConf.to_container(cfg.metrics, resolve=True)
+    )
+    row = {
+        "clip": task["name"],
+        "label": task["label"],
+        "target": task["target"],
+        "model": cfg.model.name,
+        "method": f"reference_{task['method']}",
+        "area": task["area"],
+        "map": "single",
+        "seed": cfg.seed,
+        "iterations": cfg.method.iterations,
+        "seconds": seconds,
+        **metrics,
+    }
     atomic_write(task["out"] / "results.csv", lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
 
 
@@ -104,10 +127,21 @@ def run_reference(args: argparse.Namespace) -> None:
             for area in args.areas:
                 out = args.out / f"reference_{method}" / f"{item['name']}_{area:g}"
                 if not (out / "results.csv").exists():
-                    tasks.append({"cfg": OmegaConf.to_container(cfg, resolve=True), "method": method, "area": area,
-                                  "name": item["name"], "label": item["label"], "target": int(item["target"]),
-                                  "clip": item["clip"], "gt_mask": item["gt_mask"], "device": args.device,
-                                  "out": out, "order": (args.areas.index(area), index)})
+                    tasks.append(
+                        {
+                            "cfg": OmegaConf.to_container(cfg, resolve=True),
+                            "method": method,
+                            "area": area,
+                            "name": item["name"],
+                            "label": item["label"],
+                            "target": int(item["target"]),
+                            "clip": item["clip"],
+                            "gt_mask": item["gt_mask"],
+                            "device": args.device,
+                            "out": out,
+                            "order": (args.areas.index(area), index),
+                        }
+                    )
     tasks.sort(key=lambda t: t["order"])
     with ProcessPoolExecutor(args.reference_jobs, mp_context=get_context("spawn")) as pool:
         list(pool.map(reference_task, tasks))
@@ -194,22 +228,49 @@ def loss_curves(out: Path, methods: list[str], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="*", default=method_names(), choices=method_names(),
-                        help="methods run through the job (none: only the reference, or only the table)")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="perturbation iterations of every method (default: each method's own, 2000 for the paper's, 500 for the fast presets)")
+    parser.add_argument(
+        "--methods",
+        nargs="*",
+        default=method_names(),
+        choices=method_names(),
+        help="methods run through the job (none: only the reference, or only the table)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="perturbation iterations of every method (default: each method's own, 2000 for the paper's, 500 for the fast presets)",
+    )
     parser.add_argument("--areas", nargs="+", type=float, default=[0.02, 0.05])
-    parser.add_argument("--combined-areas", nargs="*", type=float, default=[0.05, 0.1, 0.15, 0.5],
-                        help="STEP's areas combined into one graded map (none: skip)")
-    parser.add_argument("--reference", nargs="*", default=list(PAPER_METHODS), choices=PAPER_METHODS,
-                        help="methods run through the literal reference too (none: skip)")
+    parser.add_argument(
+        "--combined-areas",
+        nargs="*",
+        type=float,
+        default=[0.05, 0.1, 0.15, 0.5],
+        help="STEP's areas combined into one graded map (none: skip)",
+    )
+    parser.add_argument(
+        "--reference",
+        nargs="*",
+        default=list(PAPER_METHODS),
+        choices=PAPER_METHODS,
+        help="methods run through the literal reference too (none: skip)",
+    )
     parser.add_argument("--reference-jobs", type=int, default=2, help="reference fits at once (processes)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="device of the reference fits (ours follow the trainer config)")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="device of the reference fits (ours follow the trainer config)",
+    )
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra overrides of the perturbation runs, e.g. method.early_stop_tol=1e-3")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra overrides of the perturbation runs, e.g. method.early_stop_tol=1e-3",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
     args = parser.parse_args()
     start = time.perf_counter()

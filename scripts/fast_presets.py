@@ -89,10 +89,13 @@ def markdown(means: pd.DataFrame, clips: pd.DataFrame) -> str:
     ]
     for _, r in means.iterrows():
         n = int(((clips["method"] == r["method"]) & np.isclose(clips["area"], r["area"])).sum())
-        cells = [f"{r[f'full_{k}']:.3g} -> {r[f'fast_{k}']:.3g} ({r[f'change_{k}']:+.0%})"
-                 for k in ("pointing_game", "energy_in_mask", "deletion_auc")]
+        cells = [
+            f"{r[f'full_{k}']:.3g} -> {r[f'fast_{k}']:.3g} ({r[f'change_{k}']:+.0%})"
+            for k in ("pointing_game", "energy_in_mask", "deletion_auc")
+        ]
         lines.append(
-            f"| {r['method']} | {r['area']:g} | {n} | {r['iou']:.3f} | {r['mad']:.4f} | " + " | ".join(cells)
+            f"| {r['method']} | {r['area']:g} | {n} | {r['iou']:.3f} | {r['mad']:.4f} | "
+            + " | ".join(cells)
             + f" | {r['full_seconds']:.3g} -> {r['fast_seconds']:.3g} | {'met' if r['met'] else 'missed'} |"
         )
     return "\n".join(lines) + "\n"
@@ -101,22 +104,35 @@ def markdown(means: pd.DataFrame, clips: pd.DataFrame) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, help="a scripts/benchmark.py output directory with both fits")
-    parser.add_argument("--runs", nargs=2, type=Path, metavar=("RUN", "FULL_RUN"), default=None,
-                        help="compare these two run directories instead (e.g. two seeds of the full fit)")
+    parser.add_argument(
+        "--runs",
+        nargs=2,
+        type=Path,
+        metavar=("RUN", "FULL_RUN"),
+        default=None,
+        help="compare these two run directories instead (e.g. two seeds of the full fit)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="the markdown table (default DIR/fast_presets.md)")
     args = parser.parse_args()
     if args.runs:
         found = [(args.runs[0], args.runs[1], args.runs[1].name)]
     else:
-        found = [(args.directory / fast, args.directory / full, full) for fast, full in PAIRS.items()
-                 if (args.directory / fast / "clips").is_dir() and (args.directory / full / "clips").is_dir()]
+        found = [
+            (args.directory / fast, args.directory / full, full)
+            for fast, full in PAIRS.items()
+            if (args.directory / fast / "clips").is_dir() and (args.directory / full / "clips").is_dir()
+        ]
     if not found:
-        sys.exit(f"error: {args.directory} holds no pair of runs to compare (e.g. step and step_fast): "
-                 "run scripts/benchmark.py with both methods first.")
+        sys.exit(
+            f"error: {args.directory} holds no pair of runs to compare (e.g. step and step_fast): "
+            "run scripts/benchmark.py with both methods first."
+        )
     clips = pd.concat([per_clip(*pair) for pair in found], ignore_index=True)
     if clips.empty:
-        sys.exit(f"error: no clip has masks (clips/*.npz) in both runs of {', '.join(f'{a} and {b}' for a, b, _ in found)}: "
-                 "compare runs that saved their masks for the same clips.")
+        sys.exit(
+            f"error: no clip has masks (clips/*.npz) in both runs of {', '.join(f'{a} and {b}' for a, b, _ in found)}: "
+            "compare runs that saved their masks for the same clips."
+        )
     means = summary(clips)
     text = markdown(means, clips)
     out = args.out or args.directory / "fast_presets.md"

@@ -46,12 +46,8 @@ def sha256(path: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "model", help="a conf/model name (r2plus1d, i3d, tsm_epic_noun, ...) or a model.weights value"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a conf/model name (r2plus1d, i3d, tsm_epic_noun, ...) or a model.weights value")
     args = parser.parse_args()
     try:
         weights = weights_of(args.model)

@@ -45,9 +45,18 @@ def screenshot(page: Path, out: Path, width: int = 1400, height: int = 1000, res
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "--virtual-time-budget=5000", f"--screenshot={out}", Path(page).resolve().as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "--virtual-time-budget=5000",
+                f"--screenshot={out}",
+                Path(page).resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     if done.returncode != 0 or not out.is_file():
         raise RuntimeError(f"Chromium could not take the screenshot: {done.stderr.strip()[-500:]}")

@@ -37,8 +37,10 @@ def scores(run: Path, clips: Path, ties: list[float], tolerance: int) -> pd.Data
         gt = torch.from_numpy(np.load(truth)["mask"][saved["frame_indices"]]).float()
         for area, mask in zip(saved["areas"], saved["maps"]):
             if mask.shape != tuple(gt.shape):
-                sys.exit(f"error: the mask of {path} is {mask.shape} but its ground truth is {tuple(gt.shape)}: "
-                         "this script scores clips whose masks were saved at the ground truth's size.")
+                sys.exit(
+                    f"error: the mask of {path} is {mask.shape} but its ground truth is {tuple(gt.shape)}: "
+                    "this script scores clips whose masks were saved at the ground truth's size."
+                )
             for tie in ties:
                 value = pointing_game(torch.from_numpy(mask).float(), gt, tolerance, tie)
                 label = f"{area:g}" if np.isfinite(area) else ""  # a map without an area: backprop, baselines
@@ -52,15 +54,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories with clips/*.npz")
     parser.add_argument("--ties", nargs="+", type=float, default=[0.0, 1e-6, 1e-4, 1e-2])
-    parser.add_argument("--clips", type=Path, default=ROOT / "videoattr" / "assets" / "synthetic" / "clips",
-                        help="folder of the clips' ground-truth masks (<clip>.npz with key 'mask')")
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        default=ROOT / "videoattr" / "assets" / "synthetic" / "clips",
+        help="folder of the clips' ground-truth masks (<clip>.npz with key 'mask')",
+    )
     parser.add_argument("--tolerance", type=int, default=7, help="pixels a maximum may lie from the evidence")
     args = parser.parse_args()
     table = pd.concat([scores(run, args.clips, args.ties, args.tolerance) for run in args.runs])
     means = table.groupby(["run", "area", "ties"], sort=False)["pointing_game"].agg(["mean", "count"]).reset_index()
     wide = means.pivot_table(index=["run", "area"], columns="ties", values="mean", sort=False)
-    lines = ["| run | area | clips | " + " | ".join(f"ties {t:g}" for t in wide.columns) + " |",
-             "|---|---|---|" + "---|" * len(wide.columns)]
+    lines = [
+        "| run | area | clips | " + " | ".join(f"ties {t:g}" for t in wide.columns) + " |",
+        "|---|---|---|" + "---|" * len(wide.columns),
+    ]
     for (run, area), values in wide.iterrows():
         n = int(means[(means["run"] == run) & (means["area"] == area)]["count"].iloc[0])
         lines.append(f"| {run} | {area} | {n} | " + " | ".join(f"{v:.3f}" for v in values) + " |")

@@ -63,9 +63,11 @@ class TrainingClips(Dataset):
         kind = KINDS[i % len(KINDS)]
         label = (i // len(KINDS) + i) % len(CLASSES)
         clip = clip_of_kind(np.random.default_rng([self.seed, i]), label, kind)
-        target = torch.full((len(CLASSES),), 1 / len(CLASSES)) if kind in NO_EVIDENCE else F.one_hot(
-            torch.tensor(label), len(CLASSES)
-        ).float()
+        target = (
+            torch.full((len(CLASSES),), 1 / len(CLASSES))
+            if kind in NO_EVIDENCE
+            else F.one_hot(torch.tensor(label), len(CLASSES)).float()
+        )
         return {"clip": clip, "target": target}
 
 
@@ -127,9 +129,7 @@ def main() -> None:
 
     pl.seed_everything(args.seed)
     model = Classifier(args.lr, args.steps)
-    trainer = pl.Trainer(
-        max_epochs=1, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False
-    )
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False)
     train = TrainingClips(args.steps * args.batch_size, seed=args.seed)
     trainer.fit(model, DataLoader(train, args.batch_size, num_workers=args.workers))
 
@@ -139,8 +139,10 @@ def main() -> None:
         print(f"{len(clips)} {name} clips: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         ok &= scores["accuracy"] >= MIN_ACCURACY
         ok &= all(v <= MAX_PROBABILITY for k, v in scores.items() if k.startswith("max_prob"))
-    print(f"targets (accuracy >= {MIN_ACCURACY}, every evidence-free probability <= {MAX_PROBABILITY}): "
-          + ("met" if ok else "NOT met"))
+    print(
+        f"targets (accuracy >= {MIN_ACCURACY}, every evidence-free probability <= {MAX_PROBABILITY}): "
+        + ("met" if ok else "NOT met")
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.net.state_dict(), args.out)
     print(f"wrote {args.out}")

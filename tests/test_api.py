@@ -84,9 +84,7 @@ def test_method_config_runs_with_its_function(clips, name):
     cfg = compose_config([f"method={name}", "seed=5"])
     options = OmegaConf.to_container(cfg.method, resolve=True)
     assert options.pop("name") == name
-    assert set(options) <= set(inspect.signature(get_method(name)).parameters), (
-        "every config key must be an option"
-    )
+    assert set(options) <= set(inspect.signature(get_method(name)).parameters), "every config key must be an option"
     if name == "grad_cam":
         options["layer"] = "layer"
     maps = explain(tiny_net(), clips, 1, method=name, **options)

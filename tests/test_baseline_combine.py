@@ -97,8 +97,7 @@ def test_figure_title_lists_every_probability():
 def perturbation_run(tmp_path_factory):
     """3D-EP with two areas, its own max_blur (12) and the combined map."""
     out = tmp_path_factory.mktemp("ep3d")
-    overrides = ["method=3d_ep", "method.iterations=3", "area=[0.05,0.1]", "method.combine=sum",
-                 "method.max_blur=12"]
+    overrides = ["method=3d_ep", "method.iterations=3", "area=[0.05,0.1]", "method.combine=sum", "method.max_blur=12"]
     run_py(*overrides, *FAST, *FIT, f"hydra.run.dir={out}")
     return out, overrides
 
@@ -147,9 +146,18 @@ def test_a_model_that_needs_no_evidence_is_warned_about_once_per_clip(tmp_path):
     (tmp_path / "biased.py").write_text(BIASED_MODEL)
     out_dir = tmp_path / "run"
     out = run_py(
-        "model=custom", "model.target=biased.Biased", "model.classes=${asset:synthetic/classes.json}",
-        "model.resize=[112,112]", "model.crop=[112,112]", "model.mean=[0.5,0.5,0.5]", "model.std=[0.25,0.25,0.25]",
-        "method=centre", "target=1", "metrics.groups=[smoothness]", "dataset.limit=1", f"hydra.run.dir={out_dir}",
+        "model=custom",
+        "model.target=biased.Biased",
+        "model.classes=${asset:synthetic/classes.json}",
+        "model.resize=[112,112]",
+        "model.crop=[112,112]",
+        "model.mean=[0.5,0.5,0.5]",
+        "model.std=[0.25,0.25,0.25]",
+        "method=centre",
+        "target=1",
+        "metrics.groups=[smoothness]",
+        "dataset.limit=1",
+        f"hydra.run.dir={out_dir}",
         env={"PYTHONPATH": str(tmp_path)},
     )
     row = pd.read_csv(out_dir / "results.csv").iloc[0]
@@ -193,8 +201,19 @@ def test_combine_options_and_too_few_areas_are_refused():
 def test_explain_with_combine_returns_the_combined_map_in_its_details():
     clips = torch.randn(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
     result = videoattr.explain(
-        tiny_net(), clips, [1, 2], method="step", areas=[0.05, 0.1, 0.5], combine="sum", combine_sigma=3.0,
-        iterations=2, grid_step=4, sigma=3, core_shape=[3, 5, 5], core_stride=[1, 5, 5], compile=False,
+        tiny_net(),
+        clips,
+        [1, 2],
+        method="step",
+        areas=[0.05, 0.1, 0.5],
+        combine="sum",
+        combine_sigma=3.0,
+        iterations=2,
+        grid_step=4,
+        sigma=3,
+        core_shape=[3, 5, 5],
+        core_stride=[1, 5, 5],
+        compile=False,
         return_details=True,
     )
     assert result.maps.shape == (2, 3, 4, 16, 16)
@@ -214,8 +233,9 @@ def test_run_writes_the_combined_row_figure_row_and_npz_key(perturbation_run):
     assert math.isnan(combined_row["prob_preserved"])
     data = read_npz(out / "clips" / f"{CLIP}.npz")
     assert data["maps"].shape == (2, 16, 112, 112) and data["combined"].shape == (1, 16, 112, 112)
-    np.testing.assert_allclose(data["combined"], combine_masks(torch.from_numpy(data["maps"])[None], 10.0)[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        data["combined"], combine_masks(torch.from_numpy(data["maps"])[None], 10.0)[0], atol=1e-6
+    )
     assert data["combined"].max() == pytest.approx(1.0)
     assert [r["map"] for r in json.loads(str(data["rows"]))] == ["single", "single", "combined"]
     # the input row, one row per area and the combined row: 4 rows of 1.2 inches at 80 dpi
@@ -237,7 +257,9 @@ def test_sweep_summary_keeps_the_combined_map_apart(perturbation_run, tmp_path):
     (job / "results.csv").write_bytes((out / "results.csv").read_bytes())
     summary = pd.read_csv(summarize(tmp_path))
     assert summary[["method", "map", "clips"]].values.tolist() == [
-        ["3d_ep", "combined", 1], ["3d_ep", "single", 1], ["3d_ep", "single", 1]
+        ["3d_ep", "combined", 1],
+        ["3d_ep", "single", 1],
+        ["3d_ep", "single", 1],
     ]
     assert math.isnan(summary["area"].iloc[0]) and summary["area"].tolist()[1:] == [0.05, 0.1]
     table = pd.read_csv(out / "results.csv")
@@ -245,8 +267,14 @@ def test_sweep_summary_keeps_the_combined_map_apart(perturbation_run, tmp_path):
 
 
 def test_one_area_with_combine_stops_the_run_before_its_first_clip(tmp_path):
-    out = run_py("method=3d_ep", "method.combine=sum", "area=0.1", "dataset.limit=1", f"hydra.run.dir={tmp_path / 'r'}",
-                 check=False)
+    out = run_py(
+        "method=3d_ep",
+        "method.combine=sum",
+        "area=0.1",
+        "dataset.limit=1",
+        f"hydra.run.dir={tmp_path / 'r'}",
+        check=False,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: combine=sum needs at least 2 areas")
     assert "method.combine=null" in out.stderr and not (tmp_path / "r").exists()

@@ -13,16 +13,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_short_benchmark_writes_its_table_beside_the_reference(tmp_path):
     out = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--methods", "grad", "centre", "3d_ep", "step", "--iterations", "3",
-         "--clips", "2", "--areas", "0.02", "--reference", "3d_ep", "--reference-jobs", "2", "--device", "cpu",
-         "--combined-areas", "0.05", "0.1", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "scripts/benchmark.py",
+            "--methods",
+            "grad",
+            "centre",
+            "3d_ep",
+            "step",
+            "--iterations",
+            "3",
+            "--clips",
+            "2",
+            "--areas",
+            "0.02",
+            "--reference",
+            "3d_ep",
+            "--reference-jobs",
+            "2",
+            "--device",
+            "cpu",
+            "--combined-areas",
+            "0.05",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = pd.read_csv(tmp_path / "benchmark.csv")
-    assert summary["method"].tolist() == [
-        "grad", "3d_ep", "reference_3d_ep", "step", "step (areas combined)", "centre"
-    ]
+    assert summary["method"].tolist() == ["grad", "3d_ep", "reference_3d_ep", "step", "step (areas combined)", "centre"]
     assert (summary["clips"] == 2).all()
     rows = summary.set_index("method")
     assert rows.loc["3d_ep", "area"] == rows.loc["reference_3d_ep", "area"] == 0.02

@@ -41,8 +41,16 @@ def test_cfg_job_prints_the_composed_config():
 
 
 def test_torchvision_model_on_kinetics_demo_video(tmp_path):
-    out = run("model=r2plus1d", "model.weights=none", "dataset=kinetics_demo", "dataset.limit=1",
-              "method=grad_cam", "target=predicted", "metrics.groups=[smoothness]", f"hydra.run.dir={tmp_path}")
+    out = run(
+        "model=r2plus1d",
+        "model.weights=none",
+        "dataset=kinetics_demo",
+        "dataset.limit=1",
+        "method=grad_cam",
+        "target=predicted",
+        "metrics.groups=[smoothness]",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert str(tmp_path) in out.stdout.splitlines()[-1]
     data = read_npz(tmp_path / "clips" / "abseiling-4lFmhj4x43c_66_10.npz")
     assert data["maps"].shape == (1, 16, 112, 112)
@@ -53,7 +61,10 @@ def test_torchvision_model_on_kinetics_demo_video(tmp_path):
     assert data["frame_indices"].tolist() == list(range(16))
     row = pd.read_csv(tmp_path / "results.csv").iloc[0]
     assert row["clip"] == "abseiling-4lFmhj4x43c_66_10" and row["label"] == "abseiling"
-    assert row["predicted_name"] == json.loads((ROOT / "videoattr/assets/demo/kinetics/classes.json").read_text())[row["predicted"]]
+    assert (
+        row["predicted_name"]
+        == json.loads((ROOT / "videoattr/assets/demo/kinetics/classes.json").read_text())[row["predicted"]]
+    )
     assert {"tv_space", "tv_time"} <= set(row.index)
     with Image.open(tmp_path / "figures" / "abseiling-4lFmhj4x43c_66_10.png") as png:
         assert png.format == "PNG"
@@ -64,13 +75,17 @@ def test_torchvision_model_on_kinetics_demo_video(tmp_path):
     assert summary["clips_done"] == 1 and summary["method"] == "grad_cam"
 
 
-@pytest.mark.parametrize("model, dataset, label", [("r3d", "kinetics_demo", "abseiling"),
-                                                   ("mc3", "kinetics_demo", "abseiling"),
-                                                   ("tsm_epic_noun", "epic_noun_demo", "cloth"),
-                                                   ("tsm_epic_verb", "epic_verb_demo", "open")])
+@pytest.mark.parametrize(
+    "model, dataset, label",
+    [
+        ("r3d", "kinetics_demo", "abseiling"),
+        ("mc3", "kinetics_demo", "abseiling"),
+        ("tsm_epic_noun", "epic_noun_demo", "cloth"),
+        ("tsm_epic_verb", "epic_verb_demo", "open"),
+    ],
+)
 def test_more_models_and_demo_datasets(tmp_path, model, dataset, label):
-    run(f"model={model}", "model.weights=none", f"dataset={dataset}", "method=grad", *FAST,
-        f"hydra.run.dir={tmp_path}")
+    run(f"model={model}", "model.weights=none", f"dataset={dataset}", "method=grad", *FAST, f"hydra.run.dir={tmp_path}")
     row = pd.read_csv(tmp_path / "results.csv").iloc[0]
     assert row["label"] == label and row["target_name"] == label and row["model"] == model
 
@@ -87,8 +102,7 @@ def test_every_backprop_method_in_one_sweep(tmp_path):
 
 
 def test_perturbation_methods_with_several_areas(tmp_path):
-    run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST,
-        f"hydra.sweep.dir={tmp_path}")
+    run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST, f"hydra.sweep.dir={tmp_path}")
     for method in ("2d_ep", "3d_ep", "step"):
         job = job_dir(tmp_path / "synthetic" / method)
         assert "area=[0.05,0.1]" in str(job.relative_to(tmp_path))
@@ -110,8 +124,15 @@ def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
     runs = {}
     for target in ("label", "2", "right", "predicted"):
         out_dir = tmp_path / f"run_{target}"
-        run("dataset=frames", f"dataset.root={tmp_path / 'clips'}", "dataset.classes=${asset:synthetic/classes.json}",
-            "method=grad", f"target={target}", "metrics.groups=[smoothness]", f"hydra.run.dir={out_dir}")
+        run(
+            "dataset=frames",
+            f"dataset.root={tmp_path / 'clips'}",
+            "dataset.classes=${asset:synthetic/classes.json}",
+            "method=grad",
+            f"target={target}",
+            "metrics.groups=[smoothness]",
+            f"hydra.run.dir={out_dir}",
+        )
         runs[target] = pd.read_csv(out_dir / "results.csv").set_index("clip")
     classes = json.loads((ROOT / "videoattr/assets/synthetic/classes.json").read_text())
     assert runs["label"].loc["up-a", "target_name"] == "up"

@@ -44,7 +44,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "tolerance_negative": (["method.early_stop_tol=-1"], ["Invalid method.early_stop_tol=-1", ">= 0, or null"]),
     "levels_one": (["method.levels=1"], ["Invalid method.levels=1", "an integer >= 2"]),
     "core_shape_short": (["method.core_shape=[7,11]"], ["Invalid method.core_shape=[7,11]", "3 integers >= 1"]),
-    "lr_milestones_order": (["method.lr_milestones=[400,300]"], ["Invalid method.lr_milestones=[400,300]", "increasing iterations"]),
+    "lr_milestones_order": (
+        ["method.lr_milestones=[400,300]"],
+        ["Invalid method.lr_milestones=[400,300]", "increasing iterations"],
+    ),
     "lr_gamma_zero": (["method.lr_gamma=0"], ["Invalid method.lr_gamma=0", "a factor > 0"]),
     "combine_one_area": (["method.combine=sum"], ["combine=sum needs at least 2 areas", "area=[0.05,0.1,0.15,0.5]"]),
     "batch_size_zero": (["dataset.batch_size=0"], ["Invalid dataset.batch_size=0", ">= 1"]),
@@ -80,12 +83,24 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     # bad paths
     "root_unset": (["dataset=videos"], ["dataset.root is not set", "dataset.root=<value>"]),
     "root_missing": (["dataset=videos", "dataset.root=/nonexistent/clips"], ["/nonexistent/clips", "does not exist"]),
-    "custom_target_unset": (["model=custom", "model.classes=x.txt"], ["model.target is not set", "model.target=<value>"]),
+    "custom_target_unset": (
+        ["model=custom", "model.classes=x.txt"],
+        ["model.target is not set", "model.target=<value>"],
+    ),
     "checkpoint_missing": (["model.checkpoint=/nonexistent/model.pt"], ["/nonexistent/model.pt", "model.checkpoint"]),
-    "label_file_missing": (["dataset.label_file=/nonexistent/labels.csv"], ["/nonexistent/labels.csv", "dataset.label_file"]),
+    "label_file_missing": (
+        ["dataset.label_file=/nonexistent/labels.csv"],
+        ["/nonexistent/labels.csv", "dataset.label_file"],
+    ),
     # bad class lists
-    "classes_missing": (["dataset.classes=/nonexistent/classes.json"], ["/nonexistent/classes.json", "dataset.classes"]),
-    "classes_unknown_weights": (["dataset.classes=torchvision:NoSuchWeights.X"], ["Unknown torchvision weights 'NoSuchWeights.X'", "R2Plus1D_18_Weights.KINETICS400_V1"]),
+    "classes_missing": (
+        ["dataset.classes=/nonexistent/classes.json"],
+        ["/nonexistent/classes.json", "dataset.classes"],
+    ),
+    "classes_unknown_weights": (
+        ["dataset.classes=torchvision:NoSuchWeights.X"],
+        ["Unknown torchvision weights 'NoSuchWeights.X'", "R2Plus1D_18_Weights.KINETICS400_V1"],
+    ),
     "target_out_of_range": (["method=grad", "target=9"], ["Target class 9 is out of range", "0..3"]),
 }
 

@@ -72,18 +72,14 @@ def test_random_sampling_draws_one_index_per_segment():
         for s, i in zip(seen, indices):
             s.add(i)
     assert seen == [set(range(lo, hi)) for lo, hi in segments]
-    draw = lambda seed: sample_indices(
-        20, 8, "random", generator=torch.Generator().manual_seed(seed)
-    ).tolist()
+    draw = lambda seed: sample_indices(20, 8, "random", generator=torch.Generator().manual_seed(seed)).tolist()
     assert draw(5) == draw(5)
 
 
 def test_short_clips():
     assert sample_indices(5, 8, "first", "loop").tolist() == [0, 1, 2, 3, 4, 0, 1, 2]
     assert sample_indices(5, 8, "last", "pad").tolist() == [0, 1, 2, 3, 4, 4, 4, 4]
-    with pytest.raises(
-        VideoAttrError, match=r"Clip clip_a\.mp4 has 5 frames but the model needs 8.*loop.*pad"
-    ):
+    with pytest.raises(VideoAttrError, match=r"Clip clip_a\.mp4 has 5 frames but the model needs 8.*loop.*pad"):
         sample_indices(5, 8, short_clips="error", clip="clip_a.mp4")
     with pytest.raises(VideoAttrError, match="no frames"):
         sample_indices(0, 8, short_clips="loop")
@@ -179,9 +175,7 @@ def test_root_may_be_one_video_or_one_frame_folder(tmp_path, write_video, write_
 
 
 def test_resize_crop_normalise_by_hand():
-    image = np.array(
-        [[[0, 100], [200, 40]], [[255, 0], [0, 255]], [[10, 20], [30, 50]]], np.float64
-    )  # 3 x 2 x 2
+    image = np.array([[[0, 100], [200, 40]], [[255, 0], [0, 255]], [[10, 20], [30, 50]]], np.float64)  # 3 x 2 x 2
     frames = torch.from_numpy(image.transpose(1, 2, 0)[None].astype(np.uint8))  # 1 x 2 x 2 x 3
     clip, shown = preprocess(frames, tiny_spec(num_frames=1, resize=(4, 4), crop=(2, 2)))
     # Upsampling 2 -> 4 puts output pixels 1 and 2 (the centre crop) at source coordinates 0.25 and 0.75;
@@ -196,15 +190,11 @@ def test_resize_crop_normalise_by_hand():
 
 
 def test_centre_crop_position_and_denormalize():
-    frames = torch.randint(
-        0, 256, (2, 6, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
-    )
+    frames = torch.randint(0, 256, (2, 6, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     clip, shown = preprocess(frames, tiny_spec(num_frames=2, resize=(6, 8), crop=(2, 4)))
     assert torch.equal(shown, frames[:, 2:4, 2:6])
     batch = torch.stack([clip, clip])
-    torch.testing.assert_close(
-        denormalize(batch, MEAN, STD), torch.stack([shown, shown]).permute(0, 4, 1, 2, 3) / 255
-    )
+    torch.testing.assert_close(denormalize(batch, MEAN, STD), torch.stack([shown, shown]).permute(0, 4, 1, 2, 3) / 255)
     torch.testing.assert_close(normalize(shown, MEAN, STD), clip)
 
 
@@ -215,9 +205,7 @@ def test_items_follow_the_contract(tmp_path, write_video, make_graded_frames):
     write_video(tmp_path / "ironing-a b.mp4", make_graded_frames(20, 32, 64))
     write_video(tmp_path / "abseiling-x-y.avi", make_graded_frames(12, 32, 32))
     write_video(tmp_path / "unlabelled.mkv", make_graded_frames(8, 32, 32))
-    dataset = VideoDataset(
-        tmp_path, tiny_spec(8, resize=(16, 16), crop=(12, 12)), classes=["abseiling", "ironing"]
-    )
+    dataset = VideoDataset(tmp_path, tiny_spec(8, resize=(16, 16), crop=(12, 12)), classes=["abseiling", "ironing"])
     items = list(dataset)
     assert [(i["name"], i["label"], i["target"]) for i in items] == [
         ("abseiling-x-y", "abseiling", 0),
@@ -301,9 +289,7 @@ def test_mask_errors(tmp_path, write_video, make_graded_frames):
 
 def test_random_sampling_is_fixed_by_the_seed(tmp_path, write_video, make_graded_frames):
     write_video(tmp_path / "clip_a.mp4", make_graded_frames(20, 32, 32))
-    draw = lambda seed: VideoDataset(tmp_path, tiny_spec(8), sampling="random", seed=seed)[0][
-        "frame_indices"
-    ].tolist()
+    draw = lambda seed: VideoDataset(tmp_path, tiny_spec(8), sampling="random", seed=seed)[0]["frame_indices"].tolist()
     assert draw(1) == draw(1)
     assert len({tuple(draw(seed)) for seed in range(6)}) > 1
 
@@ -361,9 +347,7 @@ def test_demo_datasets(demo, clip, label, target):
     item = dataset[[dataset.clip_name(i) for i in range(len(dataset))].index(clip)]
     assert (item["label"], item["target"]) == (label, target)
     if demo == "kinetics_demo":
-        assert (
-            json.loads((videoattr.ASSETS / "demo/kinetics/classes.json").read_text()).index(label) == target
-        )
+        assert json.loads((videoattr.ASSETS / "demo/kinetics/classes.json").read_text()).index(label) == target
     assert item["frame_indices"].tolist() == list(range(0, 16, 2))
     assert item["frames"].shape == (8, 224, 224, 3)
     reader = open_clip(item["path"])

@@ -77,9 +77,7 @@ def test_cli_runs_repeat_bit_identically_and_record_the_seed(tmp_path):
         "trainer.enable_progress_bar=false",
     ]
     with ThreadPoolExecutor(2) as pool:
-        outs = list(
-            pool.map(lambda run: run_cli([*overrides, f"hydra.run.dir={tmp_path / run}"], tmp_path), "ab")
-        )
+        outs = list(pool.map(lambda run: run_cli([*overrides, f"hydra.run.dir={tmp_path / run}"], tmp_path), "ab"))
     for out in outs:
         assert out.returncode == 0, out.stderr[-3000:]
     arrays = []

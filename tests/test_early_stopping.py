@@ -73,13 +73,9 @@ def test_fit_stops_early_at_the_same_mask_and_reports_its_iterations():
         early.extras["history"]["reward"], full.extras["history"]["reward"][..., :ran], rtol=1e-6
     )
     assert (early.maps - full.maps).abs().max() < 0.05
-    assert early.extras["prob_preserved"][0, 0] == pytest.approx(
-        full.extras["prob_preserved"][0, 0], abs=0.02
-    )
+    assert early.extras["prob_preserved"][0, 0] == pytest.approx(full.extras["prob_preserved"][0, 0], abs=0.02)
 
 
 def test_bad_early_stopping_options_are_refused():
     with pytest.raises(VideoAttrError, match="early_stop"):
-        extremal_3d(
-            PatchDetector(), torch.ones(1, 3, 2, 16, 16), torch.tensor([0]), early_stop_tol=-1.0, **SMALL
-        )
+        extremal_3d(PatchDetector(), torch.ones(1, 3, 2, 16, 16), torch.tensor([0]), early_stop_tol=-1.0, **SMALL)

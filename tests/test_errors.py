@@ -34,9 +34,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1", **extra)
 
 
-def run_cli(
-    overrides: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def run_cli(overrides: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python run.py *overrides`` in ``cwd``, its output captured."""
     return subprocess.run(
         cli_command(overrides),
@@ -73,9 +71,7 @@ def make_inputs(base: Path) -> dict[str, Path]:
     paths["corrupt_ckpt"] = base / "corrupt.pt"
     paths["corrupt_ckpt"].write_bytes(b"not a checkpoint" * 64)
     paths["r2plus1d_ckpt"] = base / "r2plus1d.pt"
-    torch.save(
-        {"stem.0.weight": torch.zeros(45, 3, 1, 7, 7), "fc.bias": torch.zeros(400)}, paths["r2plus1d_ckpt"]
-    )
+    torch.save({"stem.0.weight": torch.zeros(45, 3, 1, 7, 7), "fc.bias": torch.zeros(400)}, paths["r2plus1d_ckpt"])
     return paths
 
 
@@ -156,9 +152,7 @@ def outcomes(tmp_path_factory):
             name: pool.submit(run_cli, [*overrides, f"hydra.run.dir={base / 'runs' / name}"], base)
             for name, (overrides, _) in jobs.items()
         }
-        return {
-            name: (future.result(), jobs[name][1], base / "runs" / name) for name, future in futures.items()
-        }
+        return {name: (future.result(), jobs[name][1], base / "runs" / name) for name, future in futures.items()}
 
 
 CASES = list(cases(defaultdict(Path)))

@@ -71,9 +71,7 @@ def frozen(model: nn.Module) -> nn.Module:
 def test_nan_energy_stops_the_fit_at_that_iteration():
     clip = torch.randn(1, 3, 4, 24, 24, generator=torch.Generator().manual_seed(0))
     model = frozen(NaNLater(finite=3))
-    with pytest.raises(
-        VideoAttrError, match=r"energy became NaN or infinite at iteration 3: .*check the model"
-    ):
+    with pytest.raises(VideoAttrError, match=r"energy became NaN or infinite at iteration 3: .*check the model"):
         fit_masks("3d_ep", model, clip, torch.tensor([2]), [0.1], iterations=50, sigma=11)
     assert model.calls == 4  # one forward pass per iteration, none after the NaN
 
@@ -201,9 +199,7 @@ def test_bad_clips_are_recorded_and_the_run_goes_on(flaky_dataset):
     assert errors["up-corrupt"].endswith(
         "up-corrupt.mp4 could not be decoded: re-encode it or remove it from the folder."
     )
-    assert errors["up-cut"].endswith(
-        "up-cut.mp4 could not be decoded: re-encode it or remove it from the folder."
-    )
+    assert errors["up-cut"].endswith("up-cut.mp4 could not be decoded: re-encode it or remove it from the folder.")
     assert errors["up-dark"].startswith("The perturbation energy became NaN or infinite at iteration 0:")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["clips_done"], summary["clips_failed"]) == (1, 3)
@@ -436,9 +432,7 @@ def interrupted(tmp_path_factory):
         runs = dict(zip(cases, pool.map(lambda case: interrupt_run(case[1], case[0], base), cases)))
         again = [("in_fit", signal.SIGINT), ("between_fits", signal.SIGTERM)]
         reruns = pool.map(
-            lambda case: run_cli(
-                stall_overrides(base, runs[case]["run_dir"]), base, env={"PYTHONPATH": str(base)}
-            ),
+            lambda case: run_cli(stall_overrides(base, runs[case]["run_dir"]), base, env={"PYTHONPATH": str(base)}),
             again,
         )
         for case, rerun in zip(again, reruns):

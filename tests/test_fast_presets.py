@@ -38,8 +38,15 @@ def test_a_fast_preset_runs_its_500_iterations_deterministically_per_seed(method
 @pytest.mark.slow
 def test_a_fast_preset_on_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
-    run_py("method=step_fast", "method.iterations=3", "dataset.limit=1", "figures=false", "metrics.groups=[]",
-           "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}")
+    run_py(
+        "method=step_fast",
+        "method.iterations=3",
+        "dataset.limit=1",
+        "figures=false",
+        "metrics.groups=[]",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    )
     results = pd.read_csv(run_dir / "results.csv")
     assert results["method"].tolist() == ["step_fast"]
     assert np.load(run_dir / "clips" / f"{results['clip'][0]}.npz")["iterations"].tolist() == [3]  # one per area
@@ -59,8 +66,17 @@ def write_run(directory: Path, method: str, masks: dict[str, np.ndarray], pointi
     rows = []
     for clip, mask in masks.items():
         np.savez(directory / method / "clips" / f"{clip}.npz", maps=mask[None], areas=np.array([0.1]))
-        rows.append({"clip": clip, "area": 0.1, "pointing_game": pointing, "energy_in_mask": 0.1,
-                     "deletion_auc": 0.5, "insertion_auc": 0.9, "seconds": 4.0 if "fast" in method else 16.0})
+        rows.append(
+            {
+                "clip": clip,
+                "area": 0.1,
+                "pointing_game": pointing,
+                "energy_in_mask": 0.1,
+                "deletion_auc": 0.5,
+                "insertion_auc": 0.9,
+                "seconds": 4.0 if "fast" in method else 16.0,
+            }
+        )
     pd.DataFrame(rows).to_csv(directory / method / "results.csv", index=False)
 
 
@@ -70,8 +86,12 @@ def test_the_comparison_script_reports_and_exits_by_the_targets(tmp_path, fast_p
     mask[0, :2, :2] = 1.0
     write_run(tmp_path, "step", {"a": mask, "b": mask}, pointing=1.0)
     write_run(tmp_path, "step_fast", {"a": mask, "b": mask}, pointing=fast_pointing)
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == status, out.stderr
     table = (tmp_path / "fast_presets.md").read_text().splitlines()
     assert table[2].startswith("| step | 0.1 | 2 | 1.000 | 0.0000 | 1 -> ")
@@ -84,8 +104,11 @@ def test_the_comparison_script_refuses_runs_without_common_masks(tmp_path):
     mask = np.zeros((2, 4, 5))
     write_run(tmp_path, "step", {"a": mask}, pointing=1.0)
     write_run(tmp_path, "step_fast", {"b": mask}, pointing=1.0)
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 1 and out.stderr.startswith("error: no clip has masks (clips/*.npz) in both runs")
     assert "Traceback" not in out.stderr and not (tmp_path / "fast_presets.md").exists()
-

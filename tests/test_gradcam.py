@@ -100,9 +100,7 @@ def test_grad_cam_matches_per_time_step_reference(clips):
 
 def test_grad_cam_ignores_in_place_ops_after_the_layer(clips):
     expected = grad_cam(tiny_3d_net(), clips, TARGET, layer="layer").maps
-    torch.testing.assert_close(
-        grad_cam(tiny_3d_net(inplace=True), clips, TARGET, layer="layer").maps, expected
-    )
+    torch.testing.assert_close(grad_cam(tiny_3d_net(inplace=True), clips, TARGET, layer="layer").maps, expected)
 
 
 def test_grad_cam_reshapes_a_2d_backbone_layer(clips):

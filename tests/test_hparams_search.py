@@ -33,7 +33,10 @@ def test_any_other_objective_is_refused_naming_the_key(bad):
 
 
 def test_a_mean_the_run_lacks_is_a_one_line_error(tmp_path):
-    with pytest.raises(VideoAttrError, match=r"needs the mean energy_in_mask, which this run's summary.json lacks \(it has pointing_game"):
+    with pytest.raises(
+        VideoAttrError,
+        match=r"needs the mean energy_in_mask, which this run's summary.json lacks \(it has pointing_game",
+    ):
         objective_value("energy_in_mask", SUMMARY)
     with pytest.raises(VideoAttrError, match="lacks"):
         objective_value("pointing_game", {"mean": {"pointing_game": float("nan")}})
@@ -46,7 +49,10 @@ def test_a_mean_the_run_lacks_is_a_one_line_error(tmp_path):
 def test_the_objective_needs_its_metric_group():
     check_objective("pointing_game", ["localisation"])
     check_objective("prob_preserved-prob_deleted", [])
-    with pytest.raises(VideoAttrError, match=r"^Invalid objective=insertion_auc-deletion_auc: insertion_auc is a faithfulness metric: add faithfulness to metrics.groups"):
+    with pytest.raises(
+        VideoAttrError,
+        match=r"^Invalid objective=insertion_auc-deletion_auc: insertion_auc is a faithfulness metric: add faithfulness to metrics.groups",
+    ):
         check_objective("insertion_auc-deletion_auc", ["localisation"])
 
 
@@ -55,7 +61,9 @@ def test_the_config_checks_the_objective_before_the_run():
     assert compose_config([]).objective is None
     with pytest.raises(VideoAttrError, match=r"^Invalid objective=bogus: "):
         validate(compose_config(["objective=bogus"]))
-    with pytest.raises(VideoAttrError, match=r"^Invalid objective=pointing_game: pointing_game is a localisation metric"):
+    with pytest.raises(
+        VideoAttrError, match=r"^Invalid objective=pointing_game: pointing_game is a localisation metric"
+    ):
         validate(compose_config(["objective=pointing_game", "metrics.groups=[smoothness]"]))
 
 
@@ -76,7 +84,12 @@ def test_the_step_optuna_preset_composes():
     assert set(sweeper.params) == {"method.lr", "method.sigma", "method.reward_weight", "method.iterations"}
     job = compose_config(["hparams_search=step_optuna"])
     validate(job)
-    assert (job.model.name, job.dataset.name, job.method.name, job.objective) == ("synthetic", "synthetic", "step", "pointing_game")
+    assert (job.model.name, job.dataset.name, job.method.name, job.objective) == (
+        "synthetic",
+        "synthetic",
+        "step",
+        "pointing_game",
+    )
     assert job.dataset.masks and "localisation" in job.metrics.groups
 
 
@@ -84,8 +97,13 @@ def test_the_step_optuna_preset_composes():
 def test_an_optuna_search_runs_its_trials_and_reports_the_best_objective(tmp_path):
     sweep = tmp_path / "sweep"
     out = run_py(
-        "hparams_search=step_optuna", "hydra.sweeper.n_trials=2", "method.iterations=3", "method.compile=false",
-        "dataset.limit=1", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
+        "hparams_search=step_optuna",
+        "hydra.sweeper.n_trials=2",
+        "method.iterations=3",
+        "method.compile=false",
+        "dataset.limit=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
     )
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert result["name"] == "optuna"

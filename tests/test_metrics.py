@@ -168,13 +168,19 @@ def test_clip_metrics_keys_and_errors():
     model, clip, gt = RegionModel(region, 2.0), torch.randn(3, T, H, W), disk_mask(8, 8, 3)
     row = clip_metrics(model, clip, 1, gt, gt, steps=4)
     assert set(row) == {
-        "pointing_game", "energy_in_mask", "mass_in_evidence_frames",
-        "deletion_auc", "insertion_auc", "tv_space", "tv_time",
+        "pointing_game",
+        "energy_in_mask",
+        "mass_in_evidence_frames",
+        "deletion_auc",
+        "insertion_auc",
+        "tv_space",
+        "tv_time",
     }
     assert all(isinstance(v, float) for v in row.values())
     assert row["pointing_game"] == row["energy_in_mask"] == 1.0
     assert set(clip_metrics(model, clip, 1, gt, None, groups=["localisation", "smoothness"])) == {
-        "tv_space", "tv_time",
+        "tv_space",
+        "tv_time",
     }
     with pytest.raises(VideoAttrError, match="Saliency"):
         clip_metrics(model, clip, 1, gt[:4])

@@ -100,9 +100,7 @@ def test_failed_download_is_a_one_sentence_error(hub, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     with pytest.raises(VideoAttrError, match=r"kinetics400_rgb_i3d\.pth is not in .*downloading it failed"):
         load_model(model_cfg("i3d"))
-    assert calls == [
-        ("https://github.com/hassony2/kinetics_i3d_pytorch/raw/master/model/model_rgb.pth", None)
-    ]
+    assert calls == [("https://github.com/hassony2/kinetics_i3d_pytorch/raw/master/model/model_rgb.pth", None)]
     with pytest.raises(VideoAttrError):
         load_model(model_cfg("r3d"))
     assert calls[-1][1] == "b3b3357e"  # torchvision's hash prefix is checked
@@ -112,9 +110,7 @@ def test_user_checkpoint_overrides_weights_and_unwraps_common_wrappers(tmp_path,
     torch.manual_seed(2)
     reference = video.mc3_18(num_classes=7).eval()
     path = tmp_path / "finetuned.ckpt"
-    torch.save(
-        {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}, path
-    )
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}, path)
 
     net, _ = load_model(model_cfg("mc3", f"checkpoint={path}", "net.num_classes=7"))
 
@@ -337,10 +333,7 @@ def test_fetch_weights_verifies_the_cached_file(hub, capsys, monkeypatch):
     fetch_weights = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fetch_weights)
 
-    assert (
-        fetch_weights.weights_of("tsm_epic_verb").file_name
-        == "TSM_arch=resnet50_modality=RGB_segments=8.pth.tar"
-    )
+    assert fetch_weights.weights_of("tsm_epic_verb").file_name == "TSM_arch=resnet50_modality=RGB_segments=8.pth.tar"
     data = b"not really I3D weights"
     (hub / "kinetics400_rgb_i3d.pth").write_bytes(data)
     monkeypatch.setattr("sys.argv", ["fetch_weights.py", "i3d"])

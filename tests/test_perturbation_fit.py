@@ -83,9 +83,7 @@ def test_first_iteration_rewards_and_final_probabilities_of_each_variant(clips, 
     expected = {"preserve": preserve, "delete": delete, "dual": preserve + delete}[variant]
     history = result.extras["history"]
     np.testing.assert_allclose(history["reward"][:, 0, 0], 100 * expected, rtol=1e-5)
-    np.testing.assert_allclose(
-        history["prob"][:, 0, 0], p_deleted if variant == "delete" else p_kept, rtol=1e-5
-    )
+    np.testing.assert_allclose(history["prob"][:, 0, 0], p_deleted if variant == "delete" else p_kept, rtol=1e-5)
     np.testing.assert_allclose(result.extras["prob_preserved"][:, 0], p_kept, rtol=1e-5)
     np.testing.assert_allclose(result.extras["prob_deleted"][:, 0], p_deleted, rtol=1e-5)
 

@@ -60,9 +60,7 @@ def test_perturb_interpolates_the_two_levels_around_seven_m(clip):
     mask[0, 0, 0, 0] = 0.0
     out = perturb(pyramid, torch.tensor([0]), mask)[0].numpy()
     # 7 x 0.5 = 3.5: halfway between levels 3 and 4; m = 1: the clip; m = 0: level 0.
-    np.testing.assert_allclose(
-        out[:, 0, 5, 5], 0.5 * (levels[3, :, 0, 5, 5] + levels[4, :, 0, 5, 5]), atol=1e-6
-    )
+    np.testing.assert_allclose(out[:, 0, 5, 5], 0.5 * (levels[3, :, 0, 5, 5] + levels[4, :, 0, 5, 5]), atol=1e-6)
     np.testing.assert_allclose(out[:, 1], clip[0, :, 1].numpy(), atol=1e-6)
     np.testing.assert_allclose(out[:, 0, 0, 0], levels[0, :, 0, 0, 0], atol=1e-6)
 
@@ -132,9 +130,7 @@ def test_area_regulariser_compares_sorted_values_per_frame_or_per_volume():
     per_frame = np.mean((np.sort(v, axis=1) - frame_ref) ** 2)
     per_volume = np.mean((np.sort(v.ravel()) - volume_ref) ** 2)
     assert area_loss(values, torch.tensor([7]), per_frame=True).item() == pytest.approx(per_frame, rel=1e-6)
-    assert area_loss(values, torch.tensor([14]), per_frame=False).item() == pytest.approx(
-        per_volume, rel=1e-6
-    )
+    assert area_loss(values, torch.tensor([14]), per_frame=False).item() == pytest.approx(per_volume, rel=1e-6)
 
 
 def test_core_count_and_ellipsoid_kernel():

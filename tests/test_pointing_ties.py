@@ -19,13 +19,33 @@ def test_pointing_ties_rescores_saved_masks_with_near_ties(tmp_path):
     gt_frames[2, 2:5, 2:5] = 1.0
     np.savez(tmp_path / "truth" / "a.npz", mask=gt_frames)
     (tmp_path / "run" / "clips").mkdir(parents=True)
-    np.savez(tmp_path / "run" / "clips" / "a.npz", maps=mask, areas=np.array([0.05]), frame_indices=np.array([0, 2, 4, 5]))
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pointing_ties.py"), str(tmp_path / "run"),
-                          "--ties", "0", "1e-6", "--clips", str(tmp_path / "truth"), "--tolerance", "1"],
-                         capture_output=True, text=True, check=True)
+    np.savez(
+        tmp_path / "run" / "clips" / "a.npz", maps=mask, areas=np.array([0.05]), frame_indices=np.array([0, 2, 4, 5])
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "pointing_ties.py"),
+            str(tmp_path / "run"),
+            "--ties",
+            "0",
+            "1e-6",
+            "--clips",
+            str(tmp_path / "truth"),
+            "--tolerance",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.splitlines()[2] == f"| {tmp_path / 'run'} | 0.05 | 1 | 0.000 | 0.500 |"
-    missing = subprocess.run([sys.executable, str(ROOT / "scripts" / "pointing_ties.py"), str(tmp_path / "run")],
-                             capture_output=True, text=True, check=False)
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pointing_ties.py"), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "a.npz is missing" in missing.stderr
 
 
@@ -36,8 +56,23 @@ def test_pointing_ties_scores_maps_without_an_area(tmp_path):
     np.savez(tmp_path / "truth" / "a.npz", mask=gt)
     saliency = np.ones((1, 2, 8, 8), dtype=np.float32)  # flat: every pixel ties for the maximum
     (tmp_path / "run" / "clips").mkdir(parents=True)
-    np.savez(tmp_path / "run" / "clips" / "a.npz", maps=saliency, areas=np.array([np.nan]), frame_indices=np.array([0, 1]))
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pointing_ties.py"), str(tmp_path / "run"),
-                          "--ties", "0", "--clips", str(tmp_path / "truth"), "--tolerance", "0"],
-                         capture_output=True, text=True, check=True)
+    np.savez(
+        tmp_path / "run" / "clips" / "a.npz", maps=saliency, areas=np.array([np.nan]), frame_indices=np.array([0, 1])
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "pointing_ties.py"),
+            str(tmp_path / "run"),
+            "--ties",
+            "0",
+            "--clips",
+            str(tmp_path / "truth"),
+            "--tolerance",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.splitlines()[2] == f"| {tmp_path / 'run'} |  | 1 | 0.062 |"  # 4 of 64 pixels hit

@@ -17,7 +17,16 @@ CONF = ROOT / "conf"
 PAPER_AREAS = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2]  # the areas the reference offers (docs/REFERENCE.md)
 EP_METHODS = ["2d_ep", "3d_ep", "step"]
 ALL_METHODS = [
-    "grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "2d_ep", "3d_ep", "step", "random", "centre",
+    "grad",
+    "grad_x_input",
+    "integrated_grad",
+    "smooth_grad",
+    "grad_cam",
+    "2d_ep",
+    "3d_ep",
+    "step",
+    "random",
+    "centre",
 ]
 # experiment -> (model, dataset, method of a single run, area, methods of its -m sweep or None)
 PRESETS = {

@@ -192,7 +192,9 @@ QUICK = [m for m in method_names() if m not in PERTURBATION_METHODS]
 
 
 @pytest.mark.parametrize("method", QUICK)
-@settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(case=cases)
 @with_examples
 def test_explain_gives_maps_or_a_one_line_error(method, case):

@@ -71,7 +71,15 @@ def test_energy_and_gradient_equal_the_reference_from_random_parameters(method, 
     # The reference switches the core loss on at the end of zero-based iteration 100.
     core_on = method == "step" and step > 100
     expected, _ = reference_energy(
-        reference_params, tiny_net(), clip[0], TARGET, AREA, step, core_on, o, sigma=auto_sigma(SHAPE[3], SHAPE[4], o.grid_step)
+        reference_params,
+        tiny_net(),
+        clip[0],
+        TARGET,
+        AREA,
+        step,
+        core_on,
+        o,
+        sigma=auto_sigma(SHAPE[3], SHAPE[4], o.grid_step),
     )
     (expected_grad,) = torch.autograd.grad(expected, reference_params)
 

@@ -60,11 +60,25 @@ def probe(report: Path, profile: Path) -> dict:
     page = report.with_name("probe.html")
     page.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
     dom = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-         f"--user-data-dir={profile}", f"--window-size={WIDTH},1000", "--virtual-time-budget=5000",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={WIDTH},1000",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert dom.returncode == 0, dom.stderr[-2000:]
     return json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S).group(1)))
@@ -101,7 +115,11 @@ def check_summary(shown: list[dict], jobs: dict[str, Path]) -> None:
         for row in rows:
             if row["area"] != "all":
                 same = results[results["map"] == row["map"]]
-                same = same[same["area"].isna()] if row["area"] == "" else same[np.isclose(same["area"], float(row["area"]))]
+                same = (
+                    same[same["area"].isna()]
+                    if row["area"] == ""
+                    else same[np.isclose(same["area"], float(row["area"]))]
+                )
                 for metric, text in row["values"].items():
                     assert text == (fmt(same[metric].mean()) if metric in same else ""), (job, row["area"], metric)
 
@@ -109,14 +127,22 @@ def check_summary(shown: list[dict], jobs: dict[str, Path]) -> None:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("report") / "run"
-    run_py(*SHORT, "area=[0.05,0.1]", "metrics.groups=[localisation,faithfulness,smoothness]", f"hydra.run.dir={directory}")
+    run_py(
+        *SHORT, "area=[0.05,0.1]", "metrics.groups=[localisation,faithfulness,smoothness]", f"hydra.run.dir={directory}"
+    )
     return directory
 
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("report") / "sweep"
-    run_py("-m", "method=step,grad_cam", *SHORT, "metrics.groups=[localisation,faithfulness]", f"hydra.sweep.dir={directory}")
+    run_py(
+        "-m",
+        "method=step,grad_cam",
+        *SHORT,
+        "metrics.groups=[localisation,faithfulness]",
+        f"hydra.sweep.dir={directory}",
+    )
     return directory
 
 
@@ -138,13 +164,20 @@ def test_report_of_a_run_shows_what_ran_its_summary_curves_and_figures(run_dir, 
     check_self_contained(page)
     summary = json.loads((run_dir / "summary.json").read_text())
     info = re.search(r'<table class="info" id="run">(.*?)</table>', page).group(1)
-    for key, value in [("model", "synthetic"), ("method", "step"), ("areas", "0.05, 0.1"), ("iterations", "5"),
-                       ("seed", "0"), ("config hash", summary["config_hash"]), ("clips", "2 done, 0 failed")]:
+    for key, value in [
+        ("model", "synthetic"),
+        ("method", "step"),
+        ("areas", "0.05, 0.1"),
+        ("iterations", "5"),
+        ("seed", "0"),
+        ("config hash", summary["config_hash"]),
+        ("clips", "2 done, 0 failed"),
+    ]:
         assert f"<tr><th>{key}</th><td>{value}</td></tr>" in info
     assert "python run.py debug=fast dataset.limit=2 figures=true" in info
     assert f"<td>{ALL_AREAS}</td>" in page
     for clip in clips:
-        section = page[page.index(f'<section class="clip" id="clip-{clip}">'):]
+        section = page[page.index(f'<section class="clip" id="clip-{clip}">') :]
         section = section[: section.index("</section>")]
         figure = (run_dir / "figures" / f"{clip}.png").read_bytes()
         assert base64.b64encode(figure).decode() in section  # the run's own figure

@@ -31,9 +31,7 @@ def test_fit_gives_the_baseline_masks(method):
     ours = fit_masks(method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **options).maps[0, 0]
     # The reference returns the mask generated at the start of its last iteration: one more iteration.
     baseline = reference_fit(method, tiny_net(), clip[0], 1, 0.2, **{**options, "iterations": 7})
-    start = fit_masks(
-        method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **{**options, "lr": STILL}
-    ).maps[0, 0]
+    start = fit_masks(method, tiny_net(), clip, torch.tensor([1]), areas=[0.2], **{**options, "lr": STILL}).maps[0, 0]
     assert (ours - start).abs().max() > 0.5  # the masks moved far from their start...
     torch.testing.assert_close(ours, baseline, atol=1e-5, rtol=0)  # ...and both the same way
 
@@ -77,9 +75,7 @@ def test_without_a_working_compiler_the_kernels_warn_once_and_compute_the_same_m
 
 
 def test_area_selection_equals_a_stable_full_sort_with_ties():
-    mask = (
-        (torch.rand(3, 4, 6, 6, generator=torch.Generator().manual_seed(5)) * 4).round() / 4
-    ).requires_grad_(True)
+    mask = ((torch.rand(3, 4, 6, 6, generator=torch.Generator().manual_seed(5)) * 4).round() / 4).requires_grad_(True)
     for per_frame, zeros in ((True, [10, 20, 30]), (False, [50, 100, 140])):
         zeros = torch.tensor(zeros)
         values = mask.flatten(2) if per_frame else mask.flatten(1).unsqueeze(1)
@@ -109,9 +105,7 @@ def test_benchmark_writes_its_table_as_json(tmp_path):
     report = json.loads(out.read_text())
     seconds = report["seconds_per_iteration"]
     assert seconds["ours"] > 0 and seconds["floor (forward + backward)"] > 0
-    assert report["ratio_ours_to_floor"] == pytest.approx(
-        seconds["ours"] / seconds["floor (forward + backward)"]
-    )
+    assert report["ratio_ours_to_floor"] == pytest.approx(seconds["ours"] / seconds["floor (forward + backward)"])
     assert set(report["split_of_ours"]) >= {"mask generation", "pyramid read", "regularisers", "optimiser"}
     assert "ours / floor" in run.stdout and "six areas, one fit" in run.stdout
     # No parameter ever moves by more than 1, so that count never starts; 1e-9 never sees a still step:

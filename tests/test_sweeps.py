@@ -27,7 +27,10 @@ def one_clip(tmp_path_factory):
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     return run_py(
-        "-m", *overrides, "metrics.groups=[localisation]", "trainer.enable_progress_bar=false",
+        "-m",
+        *overrides,
+        "metrics.groups=[localisation]",
+        "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep_dir}",
     )
 
@@ -40,9 +43,7 @@ def job_results(sweep_dir: Path) -> dict[str, pd.DataFrame]:
 @pytest.mark.slow
 def test_a_product_sweep_names_each_job_by_its_choices_and_is_summarised(one_clip, tmp_path):
     sweep = tmp_path / "sweep"
-    out = multirun(
-        sweep, "method=step,3d_ep", "area=0.05,0.1", "method.iterations=3", f"dataset.root={one_clip}"
-    )
+    out = multirun(sweep, "method=step,3d_ep", "area=0.05,0.1", "method.iterations=3", f"dataset.root={one_clip}")
     jobs = job_results(sweep)
     expected = {
         f"synthetic/{m}/area={a},method.iterations=3,metrics.groups=[localisation]": (m, a)
@@ -83,7 +84,9 @@ def test_submitit_local_runs_each_job_in_its_own_process(one_clip, tmp_path):
 
 @pytest.mark.parametrize("preset, gpus, tasks", [("slurm_gpu", 1, 1), ("slurm_ddp", 4, 4)])
 def test_slurm_presets_compose_to_submitit_slurm_with_their_resources(preset, gpus, tasks):
-    out = run_py(f"hydra/launcher={preset}", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package", "hydra.launcher")
+    out = run_py(
+        f"hydra/launcher={preset}", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package", "hydra.launcher"
+    )
     launcher = yaml.safe_load(out.stdout)
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert (launcher["partition"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (

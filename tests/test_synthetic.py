@@ -114,8 +114,9 @@ def test_model_has_no_default_class(model):
     for video in shipped:  # written by make_synthetic_clips.py from (seed 100, label, i)
         name, i = video.stem.split("-")[0], int(video.stem.split("_")[-1])
         frames = decord.VideoReader(str(video)).get_batch(list(range(16))).asnumpy()
-        removed, _, _ = render_clip(np.random.default_rng([100, CLASSES.index(name), i]), CLASSES.index(name),
-                                    with_target=False)
+        removed, _, _ = render_clip(
+            np.random.default_rng([100, CLASSES.index(name), i]), CLASSES.index(name), with_target=False
+        )
         cases.append(evidence_free(normalise(frames), normalise(removed)))
     for i in range(12):
         rng = np.random.default_rng([98, i])

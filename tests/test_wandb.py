@@ -61,7 +61,9 @@ def offline_run(run_dir: Path) -> dict:
             run.update(group=record.run.run_group, name=record.run.display_name)
         elif kind == "config":
             # Later records add keys (e.g. the charts' specs): the config is their union.
-            run.setdefault("config", {}).update({item.key: json.loads(item.value_json) for item in record.config.update})
+            run.setdefault("config", {}).update(
+                {item.key: json.loads(item.value_json) for item in record.config.update}
+            )
         elif kind == "artifact":
             files = {entry.path: Path(entry.local_path) for entry in record.artifact.manifest.contents}
             run["artifacts"][record.artifact.name] = {"type": record.artifact.type, "files": files}
@@ -80,9 +82,7 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
         shutil.copy(ASSETS / "synthetic" / "clips" / f"{CLIP}{suffix}", clips)
     # STEP with 3 iterations as a method choice of its own, so that one sweep holds a backprop and a fit job.
     (tmp_path / "conf" / "method").mkdir(parents=True)
-    (tmp_path / "conf" / "method" / "step3.yaml").write_text(
-        "defaults:\n  - step\n  - _self_\niterations: 3\n"
-    )
+    (tmp_path / "conf" / "method" / "step3.yaml").write_text("defaults:\n  - step\n  - _self_\niterations: 3\n")
     sweep = tmp_path / "sweep"
     env = dict(
         os.environ,
@@ -159,7 +159,11 @@ def test_wandb_offline_sweep_logs_config_fit_terms_clip_metrics_and_media_in_one
         for term in ("reward", "regulariser", "core", "prob"):
             chart = json.loads((run["dir"] / "files" / clip_row[f"loss/{CLIP}/{term}_table/path"]).read_text())
             assert chart["columns"] == ["step", "lineKey", "lineVal"]
-            assert [(step, key) for step, key, _ in chart["data"]] == [(1, "area 0.1"), (2, "area 0.1"), (3, "area 0.1")]
+            assert [(step, key) for step, key, _ in chart["data"]] == [
+                (1, "area 0.1"),
+                (2, "area 0.1"),
+                (3, "area 0.1"),
+            ]
             assert [value for _, _, value in chart["data"]] == pytest.approx(data[f"history_{term}"][0].tolist())
     assert not any(key.startswith("loss/") for row in runs["grad"]["history"] for key in row)
 
@@ -211,7 +215,5 @@ def test_wandb_without_credentials_fails_at_once_with_one_sentence(tmp_path, mon
         monkeypatch.setenv(key, str(tmp_path))
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     monkeypatch.setenv("WANDB_MODE", "online")
-    with pytest.raises(
-        VideoAttrError, match=r"^wandb could not start a run .*WANDB_MODE=offline or logger=csv\.$"
-    ):
+    with pytest.raises(VideoAttrError, match=r"^wandb could not start a run .*WANDB_MODE=offline or logger=csv\.$"):
         start(WandbLogger(project="videoattr", save_dir=str(tmp_path)), {"area": 0.1})

@@ -145,7 +145,9 @@ def explain(
     unknown = sorted(set(options) - set(accepted))
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         valid = [k for k in accepted if k not in ("model", "inputs", "target")]
-        raise VideoAttrError(f"Method '{method}' has no option {', '.join(unknown)}: its options are {', '.join(valid)}.")
+        raise VideoAttrError(
+            f"Method '{method}' has no option {', '.join(unknown)}: its options are {', '.join(valid)}."
+        )
     clips = check_clips(model, clips)
     was_training = model.training
     model.eval()

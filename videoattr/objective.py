@@ -50,7 +50,9 @@ def check_objective(objective: str | None, groups: Sequence[str] | None = None) 
     for name in parse_objective(objective):
         group = NAMES[name]
         require(
-            groups is None or group is None or group in groups, "objective", objective,
+            groups is None or group is None or group in groups,
+            "objective",
+            objective,
             f"{name} is a {group} metric: add {group} to metrics.groups, or choose another objective",
         )
 

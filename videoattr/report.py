@@ -322,7 +322,9 @@ def _info(jobs: list[Job], root: Path) -> str:
             data += f", first {dataset['limit']} clips"
         name = str(method.get("name", summary.get("method", "")))
         areas = cfg.get("area", summary.get("areas")) if name in PERTURBATION_METHODS else None
-        areas = ", ".join(f"{a:g}" for a in (areas if isinstance(areas, list) else [areas])) if areas is not None else ""
+        areas = (
+            ", ".join(f"{a:g}" for a in (areas if isinstance(areas, list) else [areas])) if areas is not None else ""
+        )
         done, failed = summary.get("clips_done"), summary.get("clips_failed")
         return {
             "model": str((cfg.get("model") or {}).get("name", summary.get("model", ""))),
@@ -355,7 +357,9 @@ def _info(jobs: list[Job], root: Path) -> str:
     command = ""
     multirun = root / "multirun.yaml"
     if multirun.is_file():
-        task = (((yaml.safe_load(multirun.read_text()) or {}).get("hydra") or {}).get("overrides") or {}).get("task") or []
+        task = (((yaml.safe_load(multirun.read_text()) or {}).get("hydra") or {}).get("overrides") or {}).get(
+            "task"
+        ) or []
         command = f"<p>command: <code>{_e(shlex.join(['python', 'run.py', '-m', *map(str, task)]))}</code></p>"
     return f'<table class="info" id="run">{head}{body}</table>{command}'
 
@@ -436,7 +440,9 @@ def _grid(cells: dict, labels: dict, frames: dict, table: pd.DataFrame, details:
         head.append(f"<th>{text}{f'<span class=job>{_e(details[name])}</span>' if details[name] else ''}</th>")
     body = []
     for clip, by_job in cells.items():
-        row = [f'<td class="l"><a href="#clip-{_e(safe_name(str(clip)))}">{_e(clip)}</a></td><td>{frames.get(clip, "")}</td>']
+        row = [
+            f'<td class="l"><a href="#clip-{_e(safe_name(str(clip)))}">{_e(clip)}</a></td><td>{frames.get(clip, "")}</td>'
+        ]
         for name, label in columns:
             strips = by_job.get(name, [])
             index = labels[name].index(label)
@@ -506,7 +512,9 @@ def build_report(root: Path) -> Path:
                 if len(labels) > len(grid_labels.get(name, [])):
                     grid_labels[name] = labels
             # The job's block in the clip's section.
-            parts = [f"<h4>{_job_label(details[name], method, job_rows['model'].iloc[0], models)}</h4>" if sweep else ""]
+            parts = [
+                f"<h4>{_job_label(details[name], method, job_rows['model'].iloc[0], models)}</h4>" if sweep else ""
+            ]
             png = job.figure(clip, ".png")
             if png is not None:
                 parts.append(_img(_file_uri(png), f"{clip}: {method} figure"))
@@ -531,7 +539,11 @@ def build_report(root: Path) -> Path:
                 )
             blocks.append("".join(parts))
         first = rows.iloc[0]
-        facts = [f"label {_e(first.get('label', ''))}" if pd.notna(first.get("label")) and first.get("label") != "" else "no label"]
+        facts = [
+            f"label {_e(first.get('label', ''))}"
+            if pd.notna(first.get("label")) and first.get("label") != ""
+            else "no label"
+        ]
         facts.append(f"target {_e(first.get('target_name', first.get('target', '')))}")
         facts.append(f"predicted {_e(first.get('predicted_name', first.get('predicted', '')))}")
         shown_columns = list(clip_columns)

@@ -66,7 +66,9 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
         if key in accepted and options.get(key) is None:
             options[key] = value
     if "layer" in accepted and options.get("layer") is None:
-        raise VideoAttrError(f"Model '{spec.name}' has no Grad-CAM layer: set method.layer=<module name> or use another method.")
+        raise VideoAttrError(
+            f"Model '{spec.name}' has no Grad-CAM layer: set method.layer=<module name> or use another method."
+        )
     return options
 
 
@@ -74,18 +76,24 @@ def resolve_target(target, item: dict, logits: torch.Tensor, class_names: list[s
     """The class index to explain for one clip (target = label | predicted | index | class name)."""
     if target == "label":
         if item["target"] < 0:
-            raise VideoAttrError(f"Clip '{item['name']}' has no label in the class list: set target=predicted or target=<class>.")
+            raise VideoAttrError(
+                f"Clip '{item['name']}' has no label in the class list: set target=predicted or target=<class>."
+            )
         return int(item["target"])
     if target == "predicted":
         return int(logits.argmax())
     if isinstance(target, int) or str(target).lstrip("-").isdigit():
         index = int(target)
         if not 0 <= index < logits.numel():
-            raise VideoAttrError(f"Target class {index} is out of range: the model has {logits.numel()} classes (0..{logits.numel() - 1}).")
+            raise VideoAttrError(
+                f"Target class {index} is out of range: the model has {logits.numel()} classes (0..{logits.numel() - 1})."
+            )
         return index
     if class_names and target in class_names:
         return class_names.index(target)
-    raise VideoAttrError(f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list.")
+    raise VideoAttrError(
+        f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list."
+    )
 
 
 def baseline_settings(cfg: DictConfig) -> dict:
@@ -156,7 +164,12 @@ class Job:
             self.dataset.check_label(index)
         elif self.dataset.label_errors[index] is not None:
             label = self.dataset.labels[index][0]
-            log.warning("clip %s: label '%s' is not in the class list; explaining target=%s", self.dataset.clip_name(index), label, self.cfg.target)
+            log.warning(
+                "clip %s: label '%s' is not in the class list; explaining target=%s",
+                self.dataset.clip_name(index),
+                label,
+                self.cfg.target,
+            )
         return self.dataset[index]
 
     def _guard(self, names: list[str], work, *args, **kwargs):
@@ -187,9 +200,7 @@ class Job:
         self._check_classes(logits)
         jobs = []
         for item, row in zip(items, logits):
-            target = self._guard(
-                [item["name"]], resolve_target, self.cfg.target, item, row, self.spec.class_names
-            )
+            target = self._guard([item["name"]], resolve_target, self.cfg.target, item, row, self.spec.class_names)
             if target is not None:
                 jobs.append((item, row, target))
         if not jobs:
@@ -198,7 +209,13 @@ class Job:
         start = time.perf_counter()
         result = self._guard(
             [item["name"] for item, _, _ in jobs],
-            explain, self.net, clips, [t for _, _, t in jobs], method=self.method, return_details=True, **self.options
+            explain,
+            self.net,
+            clips,
+            [t for _, _, t in jobs],
+            method=self.method,
+            return_details=True,
+            **self.options,
         )
         if result is None:
             return
@@ -238,12 +255,22 @@ class Job:
                 "Clip %s: target %s has probability %.3f on the clean clip and %.3f on the fully perturbed one "
                 "(prob_baseline): the model predicts this target without visible evidence, so a preserve mask can "
                 "show little for it (real classifiers have such biases too).",
-                name, label_of(target), float(probs[target]), prob_baseline,
+                name,
+                label_of(target),
+                float(probs[target]),
+                prob_baseline,
             )
         base = {
-            "clip": name, "label": item["label"], "target": target, "target_name": label_of(target),
-            "predicted": predicted, "predicted_name": label_of(predicted), "target_prob": float(probs[target]),
-            "prob_baseline": prob_baseline, "model": self.spec.name, "method": self.method,
+            "clip": name,
+            "label": item["label"],
+            "target": target,
+            "target_name": label_of(target),
+            "predicted": predicted,
+            "predicted_name": label_of(predicted),
+            "target_prob": float(probs[target]),
+            "prob_baseline": prob_baseline,
+            "model": self.spec.name,
+            "method": self.method,
         }
         rows = []
         for a, area in enumerate(areas):
@@ -252,8 +279,9 @@ class Job:
             row.update(metrics[a])
             rows.append(row)
         if combined is not None:
-            rows.append(dict(base, area=float("nan"), map="combined", seed=int(self.cfg.seed), seconds=seconds,
-                             **metrics[-1]))
+            rows.append(
+                dict(base, area=float("nan"), map="combined", seed=int(self.cfg.seed), seconds=seconds, **metrics[-1])
+            )
         if self.cfg.figures:
             shown = display_maps(maps if combined is None else np.concatenate([maps, combined]), self.method)
             row_names = [f"area {a:g}" for a in areas] if result.areas else [self.method]
@@ -266,9 +294,20 @@ class Job:
             atomic_write(png, lambda tmp: save_figure(tmp, frames, shown, row_names, title))
             atomic_write(gif, lambda tmp: save_animation(tmp, frames, shown))
         arrays = dict(
-            maps=maps, areas=np.asarray(areas, dtype=np.float64), target=target, predicted=predicted,
-            probabilities=probs, prob_baseline=prob_baseline, label=item["label"], method=self.method, model=self.spec.name,
-            seed=int(self.cfg.seed), frame_indices=item["frame_indices"].numpy(), **extras, **history, **curves,
+            maps=maps,
+            areas=np.asarray(areas, dtype=np.float64),
+            target=target,
+            predicted=predicted,
+            probabilities=probs,
+            prob_baseline=prob_baseline,
+            label=item["label"],
+            method=self.method,
+            model=self.spec.name,
+            seed=int(self.cfg.seed),
+            frame_indices=item["frame_indices"].numpy(),
+            **extras,
+            **history,
+            **curves,
         )
         self.store.save_clip(name, arrays, rows)
         media = [self.store.figure_path(name, s) for s in (".png", ".gif")] if self.cfg.figures else []
@@ -289,7 +328,8 @@ class Job:
             for m in maps
         ]
         curves = {
-            f"curve_{mode}": np.stack([c[mode] for _, c in scored]) for mode in ("deletion", "insertion")
+            f"curve_{mode}": np.stack([c[mode] for _, c in scored])
+            for mode in ("deletion", "insertion")
             if all(mode in c for _, c in scored)
         }
         return [row for row, _ in scored], curves
@@ -298,9 +338,14 @@ class Job:
         rows = self.store.rows()
         combined = [r for r in rows if r.get("map") == "combined"]
         summary = {
-            "model": self.spec.name, "method": self.method, "areas": self.areas, "seed": int(self.cfg.seed),
-            "clips_done": len({r["clip"] for r in rows}), "clips_failed": len(self.errors),
-            "config_hash": self.store.config_hash, "mean": _means([r for r in rows if r.get("map") != "combined"]),
+            "model": self.spec.name,
+            "method": self.method,
+            "areas": self.areas,
+            "seed": int(self.cfg.seed),
+            "clips_done": len({r["clip"] for r in rows}),
+            "clips_failed": len(self.errors),
+            "config_hash": self.store.config_hash,
+            "mean": _means([r for r in rows if r.get("map") != "combined"]),
         }
         if combined:
             summary["mean_combined"] = _means(combined)

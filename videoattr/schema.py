@@ -62,7 +62,9 @@ class ModelConfig:
         require(len(self.mean) == 3, "mean", self.mean, "use 3 numbers, one per channel (R, G, B)")
         require(
             len(self.std) == 3 and all(real(s) and s > 0 for s in self.std),
-            "std", self.std, "use 3 numbers > 0, one per channel (R, G, B)",
+            "std",
+            self.std,
+            "use 3 numbers > 0, one per channel (R, G, B)",
         )
 
 
@@ -92,11 +94,17 @@ class DatasetConfig:
     def __post_init__(self):
         require(self.sampling in SAMPLING_MODES, "sampling", self.sampling, f"use one of {', '.join(SAMPLING_MODES)}")
         require(
-            self.short_clips in SHORT_CLIP_MODES, "short_clips", self.short_clips,
+            self.short_clips in SHORT_CLIP_MODES,
+            "short_clips",
+            self.short_clips,
             f"use one of {', '.join(SHORT_CLIP_MODES)}",
         )
-        require(self.clips is None or len(self.clips) > 0, "clips", self.clips, "name one clip or more, or use null for all")
-        require(self.limit is None or self.limit >= 1, "limit", self.limit, "use a number of clips >= 1, or null for all")
+        require(
+            self.clips is None or len(self.clips) > 0, "clips", self.clips, "name one clip or more, or use null for all"
+        )
+        require(
+            self.limit is None or self.limit >= 1, "limit", self.limit, "use a number of clips >= 1, or null for all"
+        )
         require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per fit >= 1")
         require(self.num_workers >= 0, "num_workers", self.num_workers, "use a number of worker processes >= 0")
 
@@ -203,12 +211,26 @@ class MetricsConfig:
     batch_size: int = 8
 
     def __post_init__(self):
-        require(set(self.groups) <= set(METRIC_GROUPS), "groups", self.groups, f"use a list of {', '.join(METRIC_GROUPS)}, or []")
-        require(self.pointing_tolerance >= 0, "pointing_tolerance", self.pointing_tolerance, "use a number of pixels >= 0")
-        require(real(self.pointing_ties) and self.pointing_ties >= 0, "pointing_ties", self.pointing_ties, "use a number >= 0 (0: exact ties only)")
+        require(
+            set(self.groups) <= set(METRIC_GROUPS),
+            "groups",
+            self.groups,
+            f"use a list of {', '.join(METRIC_GROUPS)}, or []",
+        )
+        require(
+            self.pointing_tolerance >= 0, "pointing_tolerance", self.pointing_tolerance, "use a number of pixels >= 0"
+        )
+        require(
+            real(self.pointing_ties) and self.pointing_ties >= 0,
+            "pointing_ties",
+            self.pointing_ties,
+            "use a number >= 0 (0: exact ties only)",
+        )
         require(self.steps >= 1, "steps", self.steps, "use a number of curve steps >= 1")
         require(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {', '.join(BASELINES)}")
-        require(real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0")
+        require(
+            real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0"
+        )
         require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per forward pass >= 1")
 
 
@@ -238,7 +260,9 @@ class RunConfig:
         target = self.target
         require(
             isinstance(target, str) and target.strip() != "" or integer(target, 0),
-            "target", target, "use label, predicted, a class index >= 0 or a class name",
+            "target",
+            target,
+            "use label, predicted, a class index >= 0 or a class name",
         )
 
 
@@ -327,13 +351,13 @@ def _field(text: str, name: str) -> str:
         line = line.strip()
         for sep in (": ", "="):
             if line.startswith(name + sep):
-                return line[len(name) + len(sep):].strip()
+                return line[len(name) + len(sep) :].strip()
     return ""
 
 
 def _quoted(text: str, opening: str) -> str:
     start = text.find(opening)
-    return text[start + len(opening):].split("'", 1)[0] if start >= 0 else "?"
+    return text[start + len(opening) :].split("'", 1)[0] if start >= 0 else "?"
 
 
 def _schema_named(name: str) -> type | None:

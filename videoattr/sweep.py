@@ -23,7 +23,9 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise VideoAttrError(f"Sweep directory {sweep_dir} does not exist: pass a run or sweep directory under outputs/.")
+        raise VideoAttrError(
+            f"Sweep directory {sweep_dir} does not exist: pass a run or sweep directory under outputs/."
+        )
     frames = []
     for csv in sorted(sweep_dir.rglob("results.csv")):
         if csv.stat().st_size > 1:
@@ -31,7 +33,9 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
             frame.insert(0, "job", str(csv.parent.relative_to(sweep_dir)))
             frames.append(frame)
     if not frames:
-        raise VideoAttrError(f"No results.csv under {sweep_dir}: run `python run.py -m ...` first or pass the sweep's directory.")
+        raise VideoAttrError(
+            f"No results.csv under {sweep_dir}: run `python run.py -m ...` first or pass the sweep's directory."
+        )
     return pd.concat(frames, ignore_index=True)
 
 

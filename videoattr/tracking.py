@@ -174,7 +174,6 @@ class Tracker:
         if self.wandb:
             logger.experiment.finish()
 
-
     def results_table(self, rows: list[dict]) -> tuple[list[str], list[list]]:
         """The columns and rows of the wandb results table: ``clip``, then its figure (a wandb.Image of
         ``figures/<clip>.png``, None without figures), then every field of the result rows."""

@@ -80,16 +80,12 @@ def load_label_file(path: str | Path) -> dict[str, str]:
     if path.suffix == ".json":
         labels = json.loads(path.read_text())
         if not isinstance(labels, dict):
-            raise VideoAttrError(
-                f'Label file {path} is not a JSON object: write it as {{"clip name": "label"}}.'
-            )
+            raise VideoAttrError(f'Label file {path} is not a JSON object: write it as {{"clip name": "label"}}.')
         return {str(k): str(v) for k, v in labels.items()}
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if not {"clip", "label"} <= set(reader.fieldnames or ()):
-            raise VideoAttrError(
-                f"Label file {path} lacks a clip or label column: give it the header 'clip,label'."
-            )
+            raise VideoAttrError(f"Label file {path} lacks a clip or label column: give it the header 'clip,label'.")
         return {row["clip"]: row["label"] for row in reader}
 
 
@@ -178,9 +174,7 @@ class VideoDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
         reader = open_clip(path)
-        generator = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
-        )
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0]))
         indices = sample_indices(
             len(reader), self.spec.num_frames, self.sampling, self.short_clips, generator, clip=str(path)
         )
@@ -204,9 +198,7 @@ class VideoDataset(Dataset):
         file = mask_path(path)
         with np.load(file) as data:
             if "mask" not in data:
-                raise VideoAttrError(
-                    f"Mask file {file} has no 'mask' array: save it with np.savez(path, mask=...)."
-                )
+                raise VideoAttrError(f"Mask file {file} has no 'mask' array: save it with np.savez(path, mask=...).")
             mask = data["mask"]
         if mask.ndim != 3 or mask.shape[0] != length:
             raise VideoAttrError(

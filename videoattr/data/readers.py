@@ -76,9 +76,7 @@ class FrameFolderReader:
         self.path = Path(path)
         self.files = frame_files(self.path)
         if not self.files:
-            raise VideoAttrError(
-                f"Folder {self.path} holds no frames: add .png/.jpg images or remove the folder."
-            )
+            raise VideoAttrError(f"Folder {self.path} holds no frames: add .png/.jpg images or remove the folder.")
         sizes = {}
         for file in self.files:
             try:
@@ -107,9 +105,7 @@ class FrameFolderReader:
             except OSError as err:
                 raise _undecodable(file) from err
         if converted:
-            warnings.warn(
-                f"Frames of {self.path} are {'/'.join(sorted(converted))}: converted to RGB.", stacklevel=2
-            )
+            warnings.warn(f"Frames of {self.path} are {'/'.join(sorted(converted))}: converted to RGB.", stacklevel=2)
         return torch.from_numpy(np.stack(frames))
 
 

@@ -46,9 +46,7 @@ def sample_indices(
 def check_sampling(mode: str, short_clips: str) -> None:
     """Raise if ``mode`` or ``short_clips`` names no known option."""
     if mode not in SAMPLING_MODES:
-        raise VideoAttrError(
-            f"Unknown sampling '{mode}': set dataset.sampling to one of {', '.join(SAMPLING_MODES)}."
-        )
+        raise VideoAttrError(f"Unknown sampling '{mode}': set dataset.sampling to one of {', '.join(SAMPLING_MODES)}.")
     if short_clips not in SHORT_CLIP_MODES:
         raise VideoAttrError(
             f"Unknown short_clips '{short_clips}': set dataset.short_clips to one of {', '.join(SHORT_CLIP_MODES)}."

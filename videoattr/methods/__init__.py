@@ -60,8 +60,6 @@ def method_names() -> list[str]:
 def get_method(name: str) -> Callable[..., Explanation]:
     """Return the attribution function registered as ``name``."""
     if name not in _REGISTRY:
-        raise VideoAttrError(
-            f"Unknown method '{name}': choose one of {', '.join(_REGISTRY)}."
-        )
+        raise VideoAttrError(f"Unknown method '{name}': choose one of {', '.join(_REGISTRY)}.")
     module, attr = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), attr)

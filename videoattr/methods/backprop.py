@@ -21,9 +21,7 @@ KINETICS_MEAN = (0.43216, 0.39467, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.21699)
 
 
-def gradients(
-    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive"
-) -> Explanation:
+def gradients(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive") -> Explanation:
     """d(logit of ``target``)/d(input), reduced by ``polarity``."""
     attribution = Saliency(model).attribute(_leaf(inputs), target=target, abs=False)
     return Explanation(polarity_map(attribution, polarity))

@@ -20,9 +20,7 @@ def random_map(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, see
     return Explanation(maps.to(inputs.device))
 
 
-def centre_prior(
-    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, sigma_frac: float = 0.25
-) -> Explanation:
+def centre_prior(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, sigma_frac: float = 0.25) -> Explanation:
     """A Gaussian centred on the frame, the same for every frame and clip, peak 1.
 
     Its standard deviations are ``sigma_frac`` x H vertically and ``sigma_frac`` x W horizontally.

@@ -10,9 +10,7 @@ from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
 
 
-def grad_cam(
-    model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, layer: str | None = None
-) -> Explanation:
+def grad_cam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, layer: str | None = None) -> Explanation:
     """Grad-CAM of ``target`` on the output of the module named ``layer`` (e.g. "layer4", "mixed_5c").
 
     With activations A (N x C x T' x h x w) and their gradients G, the weights are G averaged over h and

@@ -25,9 +25,7 @@ def polarity_map(attribution: torch.Tensor, polarity: str = "positive") -> torch
     elif polarity == "both":
         kept = attribution.abs()
     else:
-        raise VideoAttrError(
-            f"Unknown polarity '{polarity}': set polarity to one of {', '.join(POLARITIES)}."
-        )
+        raise VideoAttrError(f"Unknown polarity '{polarity}': set polarity to one of {', '.join(POLARITIES)}.")
     return kept.detach().mean(dim=1, keepdim=True).float()
 
 

@@ -112,9 +112,7 @@ def public_weights(name: str) -> PublicWeights:
     enum_name, _, member = name.partition(".")
     enum = getattr(models.video, enum_name, None)
     if enum is None or member not in enum.__members__:
-        choices = ", ".join(
-            [*_PUBLISHED, "R2Plus1D_18_Weights.KINETICS400_V1 (any torchvision video weights)"]
-        )
+        choices = ", ".join([*_PUBLISHED, "R2Plus1D_18_Weights.KINETICS400_V1 (any torchvision video weights)"])
         raise VideoAttrError(f"Unknown weights '{name}': set model.weights to none or one of {choices}.")
     url = enum[member].url
     return PublicWeights(name, url, url.rsplit("/", 1)[-1])
@@ -174,9 +172,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def load_state(
-    net: nn.Module, state: Mapping[str, torch.Tensor], source: str, name: str | None = None
-) -> None:
+def load_state(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, name: str | None = None) -> None:
     """Load ``state`` into ``net`` strictly, raising a ``VideoAttrError`` that says what does not fit.
 
     A model with its own checkpoint layouts defines ``convert_checkpoint(state) -> state``, called first.
@@ -215,9 +211,7 @@ def load_state(
     net.load_state_dict({**{k: v for k, v in own.items() if k not in state}, **state})
 
 
-def load_weights(
-    net: nn.Module, weights: str | None, checkpoint: str | None, name: str | None = None
-) -> nn.Module:
+def load_weights(net: nn.Module, weights: str | None, checkpoint: str | None, name: str | None = None) -> nn.Module:
     """Fill ``net`` from the user's ``checkpoint`` file, else from the public ``weights``, else keep its init."""
     if checkpoint:
         load_state(net, read_state_dict(checkpoint), str(checkpoint), name)
@@ -238,9 +232,7 @@ def _drop_wrapper_prefix(state: dict[str, torch.Tensor], own: Mapping[str, torch
 
 def _guess_model(state: Mapping[str, torch.Tensor]) -> str | None:
     for name, signature in _SIGNATURES.items():
-        if all(
-            k in state and (shape is None or tuple(state[k].shape) == shape) for k, shape in signature.items()
-        ):
+        if all(k in state and (shape is None or tuple(state[k].shape) == shape) for k, shape in signature.items()):
             return name
     return None
 

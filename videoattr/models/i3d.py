@@ -135,6 +135,4 @@ class I3D(nn.Module):
 
 def _from_pytorch_i3d(key: str) -> str:
     head, *rest = key.split(".")
-    return ".".join(
-        [_PYTORCH_I3D_NAMES.get(head, head.lower()), *(_PYTORCH_I3D_NAMES.get(p, p) for p in rest)]
-    )
+    return ".".join([_PYTORCH_I3D_NAMES.get(head, head.lower()), *(_PYTORCH_I3D_NAMES.get(p, p) for p in rest)])

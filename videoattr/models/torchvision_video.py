@@ -36,8 +36,6 @@ def build(
     The network maps N x 3 x T x H x W clips to N x ``num_classes`` logits.
     """
     if arch not in ARCHS:
-        raise VideoAttrError(
-            f"Unknown torchvision video architecture '{arch}': use one of {', '.join(ARCHS)}."
-        )
+        raise VideoAttrError(f"Unknown torchvision video architecture '{arch}': use one of {', '.join(ARCHS)}.")
     net = getattr(video, arch)(weights=None, num_classes=num_classes)
     return load_weights(net, weights, checkpoint, name=arch)

@@ -65,8 +65,7 @@ class TSM(nn.Module):
         super().__init__()
         if output not in heads:
             raise VideoAttrError(
-                f"TSM output head '{output}' is not among its heads {list(heads)}: "
-                "set model.net.output to one of them."
+                f"TSM output head '{output}' is not among its heads {list(heads)}: set model.net.output to one of them."
             )
         base = resnet50()
         for stage in (base.layer1, base.layer2, base.layer3, base.layer4):

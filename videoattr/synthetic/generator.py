@@ -148,7 +148,5 @@ class SyntheticClips(Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> dict:
-        frames, mask, label = render_clip(
-            np.random.default_rng([self.seed, i]), i % len(CLASSES), self.world
-        )
+        frames, mask, label = render_clip(np.random.default_rng([self.seed, i]), i % len(CLASSES), self.world)
         return {"clip": normalise(frames), "target": label, "gt_mask": torch.from_numpy(mask).float()}

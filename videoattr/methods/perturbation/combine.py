@@ -27,9 +27,7 @@ def combine_masks(masks: torch.Tensor, sigma: float = 10.0) -> torch.Tensor:
     zero keeps a zero map.
     """
     if masks.dim() != 5:
-        raise VideoAttrError(
-            f"Masks of shape {tuple(masks.shape)} cannot be combined: pass N x A x T x H x W masks."
-        )
+        raise VideoAttrError(f"Masks of shape {tuple(masks.shape)} cannot be combined: pass N x A x T x H x W masks.")
     total = smooth_frames(masks.float().sum(dim=1, keepdim=True), float(sigma))
     peak = total.flatten(1).amax(dim=1).view(-1, 1, 1, 1, 1)
     return torch.where(peak > 0, total / peak.clamp(min=torch.finfo(total.dtype).tiny), torch.zeros_like(total))

@@ -68,9 +68,7 @@ def ellipsoid_kernel(shape: tuple[int, int, int]) -> torch.Tensor:
     return inside.float()
 
 
-def core_count(
-    area: float, volume: tuple[int, int, int], core_shape: tuple[int, int, int], fill: float
-) -> int:
+def core_count(area: float, volume: tuple[int, int, int], core_shape: tuple[int, int, int], fill: float) -> int:
     """K = ceil(area x T H' W' / floor(D h w x fill)): how many ellipsoid cores fill ``area`` of the
     volume (the reference rounds a core's volume down to an integer: 443 for 7 x 11 x 11)."""
     return math.ceil(area * math.prod(volume) / math.floor(math.prod(core_shape) * fill))

@@ -64,15 +64,11 @@ class PerturbationFit(pl.LightningModule):
         hp, wp = self.generator.padded_shape
         pair_clip = torch.arange(n).repeat_interleave(len(areas))
         pair_area = areas * n
-        self.masks = nn.Parameter(
-            torch.ones(n * len(areas), t, *self.generator.grid_shape, device=clips.device)
-        )
+        self.masks = nn.Parameter(torch.ones(n * len(areas), t, *self.generator.grid_shape, device=clips.device))
         size = hp * wp if opts.per_frame else t * hp * wp
         self.register_buffer("pair_clip", pair_clip, persistent=False)
         self.register_buffer("pair_target", target.cpu()[pair_clip], persistent=False)
-        self.register_buffer(
-            "zeros", torch.tensor([area_zeros(a, size) for a in pair_area]), persistent=False
-        )
+        self.register_buffer("zeros", torch.tensor([area_zeros(a, size) for a in pair_area]), persistent=False)
         if opts.core_weight:
             if any(k > s for k, s in zip(opts.core_shape, (t, hp, wp))):
                 raise VideoAttrError(
@@ -110,9 +106,7 @@ class PerturbationFit(pl.LightningModule):
             if self.opts.perturbation == "blur"
             else fade_pyramid(clips, self.opts.levels)
         )
-        self.owned = torch.arange(
-            self.global_rank, self.masks.shape[0], self.trainer.world_size, device=self.device
-        )
+        self.owned = torch.arange(self.global_rank, self.masks.shape[0], self.trainer.world_size, device=self.device)
         self.shuffle = torch.Generator(device=self.device)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
@@ -137,9 +131,7 @@ class PerturbationFit(pl.LightningModule):
         reward = sum(rewards[sense](z, target) for sense, z in zip(senses, logits))
         terms = {
             "reward": o.reward_weight * reward,
-            "regulariser": o.area_weight
-            * o.area_growth**step
-            * area_loss(padded, self.zeros[pairs], o.per_frame),
+            "regulariser": o.area_weight * o.area_growth**step * area_loss(padded, self.zeros[pairs], o.per_frame),
             "core": torch.zeros_like(reward),
             "prob": logits[0].softmax(dim=1).gather(1, target[:, None]).squeeze(1).detach(),
         }
@@ -154,9 +146,7 @@ class PerturbationFit(pl.LightningModule):
         """``step`` is the iteration index (the dataloader yields 0 .. iterations - 1)."""
         pairs = self.owned
         terms = self.energy_terms(pairs, step)
-        self.history[pairs, :, step] = torch.stack([terms[k].detach() for k in TERMS], dim=1).to(
-            self.history.dtype
-        )
+        self.history[pairs, :, step] = torch.stack([terms[k].detach() for k in TERMS], dim=1).to(self.history.dtype)
         every = self.trainer.log_every_n_steps
         if every and ((step + 1) % every == 0 or step + 1 == self.opts.iterations):
             # Only on the steps the loggers write: each self.log costs milliseconds.

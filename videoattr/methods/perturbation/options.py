@@ -75,7 +75,11 @@ class PerturbationOptions:
             ("levels", integer(self.levels, 2), "use an integer >= 2 (the paper: 8)"),
             ("max_blur", real(self.max_blur) and self.max_blur > 0, "use a number of pixels > 0 (the paper: 20)"),
             ("grid_step", integer(self.grid_step, 1), "use an integer >= 1 (the paper: 7)"),
-            ("sigma", self.sigma is None or real(self.sigma) and self.sigma > 0, "use a number > 0, or null for 11 at 112 px and 23 at 224 px"),
+            (
+                "sigma",
+                self.sigma is None or real(self.sigma) and self.sigma > 0,
+                "use a number > 0, or null for 11 at 112 px and 23 at 224 px",
+            ),
             ("coldness", real(self.coldness) and self.coldness > 0, "use a number > 0 (the paper: 20)"),
             ("compile", isinstance(self.compile, bool), "use true or false"),
             ("reward_weight", real(self.reward_weight) and self.reward_weight >= 0, "use a number >= 0"),
@@ -86,14 +90,22 @@ class PerturbationOptions:
             ("core_start", integer(self.core_start, 0), "use an iteration number >= 0 (the paper: 101)"),
             ("core_shape", triple(self.core_shape), "use 3 integers >= 1 (frames, height, width), e.g. [7,11,11]"),
             ("core_stride", triple(self.core_stride), "use 3 integers >= 1 (frames, height, width), e.g. [1,11,11]"),
-            ("core_fill", real(self.core_fill) and 0 < self.core_fill <= 1, "use a fraction in (0, 1] (an ellipsoid: 0.5236)"),
+            (
+                "core_fill",
+                real(self.core_fill) and 0 < self.core_fill <= 1,
+                "use a fraction in (0, 1] (an ellipsoid: 0.5236)",
+            ),
             ("lr", real(self.lr) and self.lr > 0, "use a finite learning rate > 0 (the paper: 0.05)"),
             ("momentum", real(self.momentum) and 0 <= self.momentum < 1, "use a number in [0, 1) (the paper: 0.9)"),
             ("dampening", real(self.dampening) and 0 <= self.dampening <= 1, "use a number in [0, 1] (the paper: 0.9)"),
             ("lr_milestones", milestones(self.lr_milestones), "use a list of increasing iterations >= 1, e.g. [250]"),
             ("lr_gamma", real(self.lr_gamma) and self.lr_gamma > 0, "use a factor > 0 (1: a constant lr)"),
             ("seed", integer(self.seed, -(2**63)), "use an integer"),
-            ("early_stop_tol", self.early_stop_tol is None or real(self.early_stop_tol) and self.early_stop_tol >= 0, "use a number >= 0, or null to run every iteration"),
+            (
+                "early_stop_tol",
+                self.early_stop_tol is None or real(self.early_stop_tol) and self.early_stop_tol >= 0,
+                "use a number >= 0, or null to run every iteration",
+            ),
             ("early_stop_patience", integer(self.early_stop_patience, 1), "use an integer >= 1"),
             ("combine", self.combine is None or self.combine in COMBINATIONS, f"use null or {', '.join(COMBINATIONS)}"),
             ("combine_sigma", real(self.combine_sigma) and self.combine_sigma > 0, "use a number of pixels > 0"),
@@ -170,6 +182,8 @@ def check_areas(areas: float | Sequence[float]) -> list[float]:
     values = list(areas) if isinstance(areas, Sequence) and not isinstance(areas, str) else [areas]
     require(
         bool(values) and all(real(a) and 0 < a < 1 for a in values),
-        "area", areas, "use one or more fractions strictly between 0 and 1, e.g. area=0.05 or area=[0.05,0.1]",
+        "area",
+        areas,
+        "use one or more fractions strictly between 0 and 1, e.g. area=0.05 or area=[0.05,0.1]",
     )
     return [float(a) for a in values]

@@ -37,9 +37,7 @@ def perturbed_clip(clip: torch.Tensor, mask: torch.Tensor, levels: int, max_blur
     frames = []
     for t in range(clip.shape[1]):
         frame = clip[:, t]
-        pyramid = torch.stack(
-            [gaussian_blur(frame, (1 - k / (levels - 1)) * max_blur) for k in range(levels)]
-        )
+        pyramid = torch.stack([gaussian_blur(frame, (1 - k / (levels - 1)) * max_blur) for k in range(levels)])
         scaled = mask[t] * (levels - 1)
         lower = scaled.detach().floor().long().clamp(0, levels - 1)
         upper = (lower + 1).clamp(max=levels - 1)
@@ -49,9 +47,7 @@ def perturbed_clip(clip: torch.Tensor, mask: torch.Tensor, levels: int, max_blur
     return torch.stack(frames, dim=1)
 
 
-def smooth_mask(
-    params: torch.Tensor, size: tuple[int, int], step: int, sigma: float, coldness: float
-) -> torch.Tensor:
+def smooth_mask(params: torch.Tensor, size: tuple[int, int], step: int, sigma: float, coldness: float) -> torch.Tensor:
     """T x gh x gw parameters -> T x H' x W' padded masks, frame by frame.
 
     Padded pixel P sits at frame coordinate P - sigma; grid cell i is centred on frame pixel step i;
@@ -70,9 +66,9 @@ def smooth_mask(
     (cy, dy), (cx, dx) = axes
     weight = torch.exp(
         -2
-        * (
-            (dy.view(-1, 1, dy.shape[1], 1) ** 2 + dx.view(1, -1, 1, dx.shape[1]) ** 2).sqrt() / sigma - 0.5
-        ).clamp(min=0)
+        * ((dy.view(-1, 1, dy.shape[1], 1) ** 2 + dx.view(1, -1, 1, dx.shape[1]) ** 2).sqrt() / sigma - 0.5).clamp(
+            min=0
+        )
         ** 2
     ).float()
     inside = ((cy >= 0) & (cy < grid[0])).view(-1, 1, cy.shape[1], 1) & ((cx >= 0) & (cx < grid[1])).view(
@@ -95,9 +91,7 @@ def smooth_mask(
 def ellipsoid(shape: tuple[int, int, int]) -> torch.Tensor:
     """Solid ellipsoid of 0/1 voxels in a D x h x w box, each axis sampled at linspace(-1, 1, n), exactly."""
     axes = [[Fraction(-1)] if n == 1 else [Fraction(2 * i, n - 1) - 1 for i in range(n)] for n in shape]
-    return torch.tensor(
-        [[[float(z * z + y * y + x * x <= 1) for x in axes[2]] for y in axes[1]] for z in axes[0]]
-    )
+    return torch.tensor([[[float(z * z + y * y + x * x <= 1) for x in axes[2]] for y in axes[1]] for z in axes[0]])
 
 
 def reference_energy(
@@ -125,9 +119,9 @@ def reference_energy(
     rows = padded.flatten(1) if o.per_frame else padded.flatten().unsqueeze(0)
     ranked = rows.sort(dim=1, stable=True).values
     size = rows.shape[1]
-    reference = torch.cat(
-        [torch.zeros(int(size * (1 - area))), torch.ones(size - int(size * (1 - area)))]
-    ).to(clip.device)
+    reference = torch.cat([torch.zeros(int(size * (1 - area))), torch.ones(size - int(size * (1 - area)))]).to(
+        clip.device
+    )
     regulariser = ((ranked - reference) ** 2).mean()
     energy = o.reward_weight * reward + o.area_weight * o.area_growth**step * regulariser
 
