@@ -3,9 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SOURCES := videoattr benchmarks builders tests run.py
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install demo test lint format bench bench-speed clean
+.PHONY: install demo test test-full lint format bench bench-speed bench-cli clean
 
 install: $(STAMP)
 
@@ -19,21 +20,29 @@ demo: install
 	$(BIN)/python run.py hydra.run.dir=outputs/demo "dataset.clips=[right-100_0,up-100_0]" dataset.batch_size=2 \
 		method.iterations=1000 area=0.02
 
+# The fast tier (a few minutes): every module, one real run.py end to end, one real fit, real decord reads.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+
+# Everything, the slow tier included (CI runs this).
+test-full: install
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: install
-	$(BIN)/ruff check videoattr scripts tests run.py
-	$(BIN)/ruff format --check videoattr scripts tests run.py
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 format: install
-	$(BIN)/ruff format videoattr scripts tests run.py
+	$(BIN)/ruff format $(SOURCES)
 
 bench: install
-	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.benchmark $(BENCH_ARGS)
 
 bench-speed: install
-	$(BIN)/python scripts/bench_speed.py
+	$(BIN)/python -m benchmarks.bench_speed
+
+bench-cli: install
+	$(BIN)/python -m benchmarks.bench_cli
 
 clean:
 	rm -rf outputs/* multirun .pytest_cache

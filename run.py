@@ -3,17 +3,18 @@
 import hydra
 from omegaconf import DictConfig
 
-import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
 from videoattr.cli import run_cli, user_errors_reported
+from videoattr.objective import run_objective
+from videoattr.schema import validate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run the job; return its ``objective`` (None if unset) for a sweeper such as Optuna."""
-    from videoattr.objective import run_objective
-    from videoattr.runner import run
-
     with user_errors_reported():
+        validate(cfg)  # before torch and Lightning are imported: a bad config answers at once
+        from videoattr.runner import run
+
         return run_objective(cfg.objective, run(cfg))
 
 

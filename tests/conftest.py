@@ -1,67 +1,9 @@
-"""Shared test helpers: tiny real video files and frame folders.
+"""Fixtures over ``tests/helpers``: ``write_video(path, frames, fps=8)`` (frames T x H x W x 3 uint8),
+``write_frames(folder, frames)`` and ``make_graded_frames(T, H, W)``."""
 
-Use the fixtures ``write_video`` and ``write_frames``, e.g.
-``write_video(tmp_path / "ironing-a.mp4", frames, fps=8)`` with frames a T x H x W x 3 uint8 array.
-"""
-
-from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import av
-import numpy as np
 import pytest
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-from PIL import Image
-from torch import nn
 
-# Per container: codec and options chosen for near-lossless frames (tests compare pixel values).
-_CODECS = {
-    ".mp4": ("libx264", {"crf": "1", "bf": "0"}),
-    ".mkv": ("libx264", {"crf": "1", "bf": "0"}),
-    ".avi": ("mpeg4", {"qscale": "1"}),
-    ".webm": ("libvpx-vp9", {"lossless": "1"}),
-}
-
-
-def write_video_file(path: str | Path, frames: np.ndarray, fps: int = 8) -> Path:
-    """Encode T x H x W x 3 uint8 RGB ``frames`` to ``path``; the codec follows the suffix.
-
-    Keep H and W even and W >= 32, W != 48: decord 0.6 misreads a few tiny widths (16, 24, 48).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    codec, options = _CODECS[path.suffix]
-    frames = np.asarray(frames, dtype=np.uint8)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps, options=options)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
-def write_frame_folder(folder: str | Path, frames: np.ndarray, ext: str = "png") -> Path:
-    """Save ``frames`` (T x H x W x 3 RGB, T x H x W grayscale or T x H x W x 4 RGBA, uint8) as
-    ``folder/000001.<ext>``, ..."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(np.asarray(frames, dtype=np.uint8), start=1):
-        Image.fromarray(frame).save(folder / f"{i:06d}.{ext}")
-    return folder
-
-
-def graded_frames(num_frames: int, height: int = 16, width: int = 16, step: int = 12) -> np.ndarray:
-    """T x H x W x 3 uint8 frames, frame i uniformly grey at ``step * i + 8``: its index reads back from its mean."""
-    levels = (step * np.arange(num_frames) + 8).astype(np.uint8)
-    return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)).copy()
+from helpers import graded_frames, write_frame_folder, write_video_file
 
 
 @pytest.fixture
@@ -77,39 +19,3 @@ def write_frames():
 @pytest.fixture
 def make_graded_frames():
     return graded_frames
-
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    """``conf/config.yaml`` composed with ``overrides``, as ``run.py`` composes it (schemas included)."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
-def run_py(*args: str, env: dict | None = None, check: bool = True, script: str = "run.py"):
-    """Run ``python <script> ARGS`` from the repository root (one thread, offline) and return the
-    CompletedProcess; with ``check`` its exit status must be 0."""
-    environment = dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1", **(env or {}))
-    out = subprocess.run(
-        [sys.executable, script, *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900
-    )
-    if check:
-        assert out.returncode == 0, out.stderr[-3000:]
-    return out
-
-
-@pytest.fixture
-def run_cli():
-    """``run_py``: ``python run.py ...`` (or another script) as a subprocess."""
-    return run_py
-
-
-def tiny_net(num_classes: int = 5) -> nn.Module:
-    """A seeded, frozen 3D CNN for method tests: Conv3d(3, 4) -> ReLU -> global pool -> Linear(4, classes)."""
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, num_classes)
-    )
-    return net.eval().requires_grad_(False)

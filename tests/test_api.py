@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import videoattr
-from conftest import compose_config
+from helpers import compose_config
 from videoattr import VideoAttrError, explain
 from videoattr.methods import PERTURBATION_METHODS, Explanation, get_method, method_names
 

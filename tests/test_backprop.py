@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_net
+from helpers import tiny_net
 from videoattr.errors import VideoAttrError
 from videoattr.methods.backprop import (
     KINETICS_MEAN,

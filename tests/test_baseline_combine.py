@@ -17,17 +17,16 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import videoattr
-from conftest import run_py, tiny_net
+from benchmarks.reference import gaussian_blur
+from helpers import ROOT, run_cli, tiny_net
 from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import combine_masks, fully_perturbed
 from videoattr.methods.perturbation.options import resolve_options
 from videoattr.methods.perturbation.pyramid import blur_pyramid, fade_pyramid
-from videoattr.methods.perturbation.reference import gaussian_blur
 from videoattr.models import load_model
 from videoattr.viz import probability_line
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIP = "down-100_0"  # the first synthetic clip in name order
 FAST = ["dataset.limit=1", "metrics.groups=[localisation,smoothness]"]
 FIT = ["method.compile=false", "trainer.enable_progress_bar=false"]
@@ -98,7 +97,7 @@ def perturbation_run(tmp_path_factory):
     """3D-EP with two areas, its own max_blur (12) and the combined map."""
     out = tmp_path_factory.mktemp("ep3d")
     overrides = ["method=3d_ep", "method.iterations=3", "area=[0.05,0.1]", "method.combine=sum", "method.max_blur=12"]
-    run_py(*overrides, *FAST, *FIT, f"hydra.run.dir={out}")
+    run_cli(*overrides, *FAST, *FIT, f"hydra.run.dir={out}")
     return out, overrides
 
 
@@ -116,7 +115,7 @@ def test_prob_baseline_of_a_perturbation_method_uses_its_own_blur(perturbation_r
 
 def test_prob_baseline_of_a_backprop_method_uses_the_default_blur(tmp_path):
     overrides = ["method=grad"]
-    out = run_py(*overrides, *FAST, f"hydra.run.dir={tmp_path}")
+    out = run_cli(*overrides, *FAST, f"hydra.run.dir={tmp_path}")
     expected = independent_baseline(overrides + FAST[:1], sigma=20.0)
     row = pd.read_csv(tmp_path / "results.csv").iloc[0]
     assert row["prob_baseline"] == pytest.approx(expected, abs=1e-5)
@@ -145,7 +144,7 @@ class Biased(nn.Module):
 def test_a_model_that_needs_no_evidence_is_warned_about_once_per_clip(tmp_path):
     (tmp_path / "biased.py").write_text(BIASED_MODEL)
     out_dir = tmp_path / "run"
-    out = run_py(
+    out = run_cli(
         "model=custom",
         "model.target=biased.Biased",
         "model.classes=${asset:synthetic/classes.json}",
@@ -267,7 +266,7 @@ def test_sweep_summary_keeps_the_combined_map_apart(perturbation_run, tmp_path):
 
 
 def test_one_area_with_combine_stops_the_run_before_its_first_clip(tmp_path):
-    out = run_py(
+    out = run_cli(
         "method=3d_ep",
         "method.combine=sum",
         "area=0.1",

@@ -1,48 +1,38 @@
 """A short run of the ground-truth benchmark script: our methods, the literal reference, STEP's combined map."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_module
 
 
 def test_short_benchmark_writes_its_table_beside_the_reference(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "scripts/benchmark.py",
-            "--methods",
-            "grad",
-            "centre",
-            "3d_ep",
-            "step",
-            "--iterations",
-            "3",
-            "--clips",
-            "2",
-            "--areas",
-            "0.02",
-            "--reference",
-            "3d_ep",
-            "--reference-jobs",
-            "2",
-            "--device",
-            "cpu",
-            "--combined-areas",
-            "0.05",
-            "0.1",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    out = run_module(
+        "benchmarks.benchmark",
+        "--methods",
+        "grad",
+        "centre",
+        "3d_ep",
+        "step",
+        "--iterations",
+        "3",
+        "--clips",
+        "2",
+        "--areas",
+        "0.02",
+        "--reference",
+        "3d_ep",
+        "--reference-jobs",
+        "2",
+        "--device",
+        "cpu",
+        "--combined-areas",
+        "0.05",
+        "0.1",
+        "--out",
+        str(tmp_path),
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = pd.read_csv(tmp_path / "benchmark.csv")

@@ -1,6 +1,8 @@
 """End-to-end runs of ``python run.py`` on real video files, read back from disk."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import run_py as run
+from helpers import ROOT
+from helpers import run_cli as run
 
-ROOT = Path(__file__).resolve().parents[1]
 BACKPROP = ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre"]
 FAST = ["metrics.groups=[localisation,smoothness]", "dataset.limit=1"]
 
@@ -140,3 +142,29 @@ def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
     assert (runs["2"]["target"] == 2).all()
     assert (runs["right"]["target"] == classes.index("right")).all()
     assert (runs["predicted"]["target"] == runs["predicted"]["predicted"]).all()
+
+
+def test_trainer_args_are_lightnings():
+    import inspect
+
+    import pytorch_lightning as pl
+
+    from videoattr.trainer_keys import TRAINER_ARGS
+
+    assert list(TRAINER_ARGS) == [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
+
+
+def test_a_config_is_composed_and_checked_without_torch():
+    """What the command line does before a run starts imports neither torch, Lightning, torchvision nor
+    the method code, so a config error or --help answers at once."""
+    code = (
+        "import sys; from hydra import compose, initialize_config_dir; from videoattr.schema import validate\n"
+        f"with initialize_config_dir(config_dir={str(ROOT / 'conf')!r}, version_base='1.3'):\n"
+        "    cfg = compose(config_name='config', overrides=['method=step', 'area=[0.05,0.1]'])\n"
+        "validate(cfg)\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'torchvision', 'videoattr.methods.perturbation.fit')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import run_py
+from helpers import run_cli
 
 QUICK = ["dataset.limit=1", "metrics.groups=[]", "figures=false"]
 
@@ -65,7 +65,13 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "centre_sigma": (["method=centre", "method.sigma_frac=0"], ["Invalid method.sigma_frac=0", "a fraction > 0"]),
     "model_std": (["model.std=[0.2,0.2,0]"], ["Invalid model.std=[0.2,0.2,0.0]", "3 numbers > 0"]),
     "model_crop": (["model.crop=[112]"], ["Invalid model.crop=[112]", "[height,width]"]),
-    "trainer_devices": (["trainer.devices=abc"], ["trainer settings", "`devices`", "trainer.devices=1"]),
+    "trainer_devices": (["trainer.devices=abc"], ["Invalid trainer.devices=abc", "a list of indices"]),
+    "trainer_precision": (["trainer.precision=8"], ["Invalid trainer.precision=8", "bf16-mixed"]),
+    "trainer_unknown_key": (
+        ["+trainer.max_step=3"],
+        ["Unknown key trainer.max_step", "arguments of Lightning's Trainer"],
+    ),
+    "trainer_refused": (["trainer.accelerator=tpu"], ["Lightning refuses the trainer settings", "trainer.accelerator"]),
     # unknown keys
     "unknown_method_key": (["method.colness=20"], ["Unknown key method.colness", "method takes name, iterations"]),
     "added_method_key": (["+method.colness=20"], ["Unknown key method.colness", "method takes name, iterations"]),
@@ -111,7 +117,7 @@ def outcomes(tmp_path_factory):
 
     def run(name: str):
         overrides = [*QUICK, *CASES[name][0], f"hydra.run.dir={base / name}"]
-        return run_py(*overrides, check=False)
+        return run_cli(*overrides, check=False)
 
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(CASES, pool.map(run, CASES)))

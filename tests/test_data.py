@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import videoattr
-from conftest import compose_config
+from helpers import compose_config
 from videoattr.data.datamodule import VideoDataModule
 from videoattr.data.datasets import VideoDataset, build_dataset
 from videoattr.data.readers import open_clip
@@ -16,6 +16,7 @@ from videoattr.data.sampling import sample_indices
 from videoattr.data.transforms import denormalize, normalize, preprocess
 from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
+from videoattr.runner import batch_size_of
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "conf")
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -359,4 +360,7 @@ def test_demo_datasets(demo, clip, label, target):
 def test_the_default_batch_size_follows_the_device(monkeypatch, dataset, cuda, size):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     overrides = [f"dataset={dataset}"] + (["dataset.root=/clips"] if dataset == "videos" else [])
-    assert compose_config(overrides).dataset.batch_size == size
+    cfg = compose_config(overrides)
+    assert cfg.dataset.batch_size is None
+    assert batch_size_of(cfg) == size
+    assert batch_size_of(compose_config([*overrides, "dataset.batch_size=3"])) == 3

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_errors import run_cli
 
+from helpers import run_cli
 from videoattr.api import explain
 from videoattr.methods import method_names
 from videoattr.models.synthetic import SyntheticNet
@@ -77,7 +77,11 @@ def test_cli_runs_repeat_bit_identically_and_record_the_seed(tmp_path):
         "trainer.enable_progress_bar=false",
     ]
     with ThreadPoolExecutor(2) as pool:
-        outs = list(pool.map(lambda run: run_cli([*overrides, f"hydra.run.dir={tmp_path / run}"], tmp_path), "ab"))
+        outs = list(
+            pool.map(
+                lambda run: run_cli(*overrides, f"hydra.run.dir={tmp_path / run}", cwd=tmp_path, check=False), "ab"
+            )
+        )
     for out in outs:
         assert out.returncode == 0, out.stderr[-3000:]
     arrays = []

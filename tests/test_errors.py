@@ -6,10 +6,7 @@ Every case runs in its own subprocess; the module fixture runs them two at a tim
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,32 +16,9 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import graded_frames, write_frame_folder, write_video_file
+from helpers import graded_frames, run_cli, write_frame_folder, write_video_file
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = ["method=grad", "metrics.groups=[]", "figures=false"]
-
-
-def cli_command(overrides: list[str]) -> list[str]:
-    return [sys.executable, str(ROOT / "run.py"), *overrides]
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of a CLI subprocess: one thread, no downloads, plus ``extra``."""
-    return dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1", **extra)
-
-
-def run_cli(overrides: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python run.py *overrides`` in ``cwd``, its output captured."""
-    return subprocess.run(
-        cli_command(overrides),
-        cwd=cwd,
-        env=cli_env(**(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def make_inputs(base: Path) -> dict[str, Path]:
@@ -149,7 +123,7 @@ def outcomes(tmp_path_factory):
     jobs["good"] = (good, [])
     with ThreadPoolExecutor(2) as pool:
         futures = {
-            name: pool.submit(run_cli, [*overrides, f"hydra.run.dir={base / 'runs' / name}"], base)
+            name: pool.submit(run_cli, *overrides, f"hydra.run.dir={base / 'runs' / name}", cwd=base, check=False)
             for name, (overrides, _) in jobs.items()
         }
         return {name: (future.result(), jobs[name][1], base / "runs" / name) for name, future in futures.items()}

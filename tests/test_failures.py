@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_errors import cli_command, cli_env, run_cli
 from torch import nn
 
-from conftest import write_video_file
+from helpers import cli_command, cli_env, run_cli, write_video_file
 from videoattr import cli
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import fit_masks
@@ -135,7 +134,9 @@ def test_lr_nan_on_the_command_line_is_refused_before_the_run(tmp_path):
     schema refuses the learning rate before any clip (a NaN mask's path is tested above)."""
     run_dir = tmp_path / "run"
     overrides = ["method.lr=nan", "method.iterations=3", "dataset.limit=1", "figures=false", "metrics.groups=[]"]
-    out = run_cli([*overrides, "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"], tmp_path)
+    out = run_cli(
+        *overrides, "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False
+    )
     assert out.returncode == 2, out.stderr[-3000:]
     assert out.stderr.strip() == "error: Invalid method.lr=nan: use a finite learning rate > 0 (the paper: 0.05)."
     assert not run_dir.exists()
@@ -180,9 +181,12 @@ def flaky_dataset(tmp_path_factory):
         futures = {
             name: pool.submit(
                 run_cli,
-                [*overrides, *extra, f"hydra.run.dir={base / name}"],
-                base,
+                *overrides,
+                *extra,
+                f"hydra.run.dir={base / name}",
+                cwd=base,
                 env={"PYTHONPATH": str(base)},
+                check=False,
             )
             for name, extra in runs.items()
         }
@@ -251,7 +255,7 @@ def unknown_labels(tmp_path_factory):
     }
     with ThreadPoolExecutor(2) as pool:
         futures = {
-            name: pool.submit(run_cli, [*common, *extra, f"hydra.run.dir={base / name}"], base)
+            name: pool.submit(run_cli, *common, *extra, f"hydra.run.dir={base / name}", cwd=base, check=False)
             for name, extra in runs.items()
         }
         return {name: (future.result(), base / name) for name, future in futures.items()}
@@ -432,7 +436,9 @@ def interrupted(tmp_path_factory):
         runs = dict(zip(cases, pool.map(lambda case: interrupt_run(case[1], case[0], base), cases)))
         again = [("in_fit", signal.SIGINT), ("between_fits", signal.SIGTERM)]
         reruns = pool.map(
-            lambda case: run_cli(stall_overrides(base, runs[case]["run_dir"]), base, env={"PYTHONPATH": str(base)}),
+            lambda case: run_cli(
+                *stall_overrides(base, runs[case]["run_dir"]), cwd=base, env={"PYTHONPATH": str(base)}, check=False
+            ),
             again,
         )
         for case, rerun in zip(again, reruns):

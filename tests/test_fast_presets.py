@@ -1,10 +1,8 @@
 """The fast presets (2d_ep_fast, 3d_ep_fast, step_fast): they run through the API and the command line,
-are deterministic per seed, and scripts/fast_presets.py compares their masks with the full fit's."""
+are deterministic per seed, and benchmarks/fast_presets.py compares their masks with the full fit's."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import run_py, tiny_net
+from benchmarks import fast_presets
+from helpers import run_cli, run_module, tiny_net
 from videoattr import explain
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import fast_presets  # noqa: E402
 
 SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
 
@@ -38,7 +33,7 @@ def test_a_fast_preset_runs_its_500_iterations_deterministically_per_seed(method
 @pytest.mark.slow
 def test_a_fast_preset_on_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
-    run_py(
+    run_cli(
         "method=step_fast",
         "method.iterations=3",
         "dataset.limit=1",
@@ -86,12 +81,7 @@ def test_the_comparison_script_reports_and_exits_by_the_targets(tmp_path, fast_p
     mask[0, :2, :2] = 1.0
     write_run(tmp_path, "step", {"a": mask, "b": mask}, pointing=1.0)
     write_run(tmp_path, "step_fast", {"a": mask, "b": mask}, pointing=fast_pointing)
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = run_module("benchmarks.fast_presets", str(tmp_path), check=False)
     assert out.returncode == status, out.stderr
     table = (tmp_path / "fast_presets.md").read_text().splitlines()
     assert table[2].startswith("| step | 0.1 | 2 | 1.000 | 0.0000 | 1 -> ")
@@ -104,11 +94,6 @@ def test_the_comparison_script_refuses_runs_without_common_masks(tmp_path):
     mask = np.zeros((2, 4, 5))
     write_run(tmp_path, "step", {"a": mask}, pointing=1.0)
     write_run(tmp_path, "step_fast", {"b": mask}, pointing=1.0)
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "fast_presets.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = run_module("benchmarks.fast_presets", str(tmp_path), check=False)
     assert out.returncode == 1 and out.stderr.startswith("error: no clip has masks (clips/*.npz) in both runs")
     assert "Traceback" not in out.stderr and not (tmp_path / "fast_presets.md").exists()

@@ -2,18 +2,16 @@
 the conf/hparams_search/ presets, and a real two-trial search."""
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import compose_config, run_py
+from helpers import ROOT, compose_config, run_cli
 from videoattr.errors import VideoAttrError
 from videoattr.objective import check_objective, objective_value, parse_objective, run_objective
 from videoattr.schema import validate
 
-ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = {"mean": {"pointing_game": 0.75, "insertion_auc": 0.9, "deletion_auc": 0.25, "seconds": 3.0}}
 
 
@@ -68,7 +66,7 @@ def test_the_config_checks_the_objective_before_the_run():
 
 
 def test_run_py_refuses_a_bad_objective_in_one_line():
-    out = run_py("objective=pointing_game-bogus", check=False)
+    out = run_cli("objective=pointing_game-bogus", check=False)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Invalid objective=pointing_game-bogus: use one name of")
@@ -96,7 +94,7 @@ def test_the_step_optuna_preset_composes():
 @pytest.mark.slow
 def test_an_optuna_search_runs_its_trials_and_reports_the_best_objective(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_py(
+    out = run_cli(
         "hparams_search=step_optuna",
         "hydra.sweeper.n_trials=2",
         "method.iterations=3",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import urllib.error
 from pathlib import Path
@@ -16,16 +15,14 @@ from torch import nn
 from torchvision.models import video
 
 import videoattr  # noqa: F401  (registers ${asset:...})
+from helpers import ROOT, layouts
 from videoattr import explain
 from videoattr.errors import VideoAttrError
+from videoattr.models import fetch as fetch_weights
 from videoattr.models import load_model
 from videoattr.models.tsm import temporal_shift
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-_spec = importlib.util.spec_from_file_location("layouts", FIXTURES / "layouts.py")
-layouts = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(layouts)
 
 
 def model_cfg(name: str, *overrides: str):
@@ -85,7 +82,7 @@ def test_missing_public_weights_offline_name_the_file_folder_and_fix(hub):
     message = str(err.value)
     assert "r2plus1d_18-91a641e6.pth" in message and str(hub) in message
     assert "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth" in message
-    assert "scripts/fetch_weights.py" in message
+    assert "videoattr-fetch-weights" in message
     assert "\n" not in message and message.count(". ") == 0
 
 
@@ -236,7 +233,7 @@ def test_i3d_pytorch_i3d_layout_loads_like_its_seed_layout_twin(tmp_path):
     ],
 )
 def test_tsm_checkpoint_layouts(tmp_path, name, layout, wrap, classes):
-    """Loads the upstream layouts; the golden logits were made by our own TSM (tests/fixtures/layouts.py),
+    """Loads the upstream layouts; the golden logits were made by our own TSM (tests/helpers/layouts.py),
     so they prove self-consistency across versions, not agreement with the upstream code."""
     path = tmp_path / "tsm.pth.tar"
     torch.save(wrap(layouts.formula_state_dict(layouts.load_manifest(layout))), path)
@@ -329,10 +326,6 @@ def test_custom_model_from_a_dotted_path_and_checkpoint(tmp_path):
 
 
 def test_fetch_weights_verifies_the_cached_file(hub, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("fetch_weights", ROOT / "scripts/fetch_weights.py")
-    fetch_weights = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fetch_weights)
-
     assert fetch_weights.weights_of("tsm_epic_verb").file_name == "TSM_arch=resnet50_modality=RGB_segments=8.pth.tar"
     data = b"not really I3D weights"
     (hub / "kinetics400_rgb_i3d.pth").write_bytes(data)

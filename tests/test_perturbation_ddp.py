@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ddp_check.py"
+from helpers import ROOT, ddp_check
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("ddp_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = ROOT / "tests" / "helpers" / "ddp_check.py"
 
 
 @pytest.mark.slow
@@ -29,7 +22,7 @@ def test_ddp_ranks_end_with_the_single_process_masks(tmp_path):
     command = [sys.executable, str(SCRIPT), str(tmp_path)]
     run = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
-    check = load_script()
+    check = ddp_check
     net, clips, target = check.problem()
     single = check.step(net, clips, target, **check.OPTIONS)
     for rank in (0, 1):

@@ -12,7 +12,7 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 
 import videoattr
-from conftest import tiny_net
+from helpers import tiny_net
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation import extremal_2d, extremal_3d, step
 from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator

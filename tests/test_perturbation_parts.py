@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose_config
+from helpers import compose_config
 from videoattr.errors import VideoAttrError
 from videoattr.methods.perturbation.losses import (
     area_loss,

@@ -1,14 +1,10 @@
-"""scripts/pointing_ties.py: the pointing game of saved masks with near-maximum values counted as ties."""
+"""benchmarks/pointing_ties.py: the pointing game of saved masks with near-maximum values counted as ties."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_module
 
 
 def test_pointing_ties_rescores_saved_masks_with_near_ties(tmp_path):
@@ -22,30 +18,20 @@ def test_pointing_ties_rescores_saved_masks_with_near_ties(tmp_path):
     np.savez(
         tmp_path / "run" / "clips" / "a.npz", maps=mask, areas=np.array([0.05]), frame_indices=np.array([0, 2, 4, 5])
     )
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "pointing_ties.py"),
-            str(tmp_path / "run"),
-            "--ties",
-            "0",
-            "1e-6",
-            "--clips",
-            str(tmp_path / "truth"),
-            "--tolerance",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
+    out = run_module(
+        "benchmarks.pointing_ties",
+        str(tmp_path / "run"),
+        "--ties",
+        "0",
+        "1e-6",
+        "--clips",
+        str(tmp_path / "truth"),
+        "--tolerance",
+        "1",
         check=True,
     )
     assert out.stdout.splitlines()[2] == f"| {tmp_path / 'run'} | 0.05 | 1 | 0.000 | 0.500 |"
-    missing = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "pointing_ties.py"), str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    missing = run_module("benchmarks.pointing_ties", str(tmp_path / "run"), check=False)
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "a.npz is missing" in missing.stderr
 
 
@@ -59,20 +45,15 @@ def test_pointing_ties_scores_maps_without_an_area(tmp_path):
     np.savez(
         tmp_path / "run" / "clips" / "a.npz", maps=saliency, areas=np.array([np.nan]), frame_indices=np.array([0, 1])
     )
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "pointing_ties.py"),
-            str(tmp_path / "run"),
-            "--ties",
-            "0",
-            "--clips",
-            str(tmp_path / "truth"),
-            "--tolerance",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
+    out = run_module(
+        "benchmarks.pointing_ties",
+        str(tmp_path / "run"),
+        "--ties",
+        "0",
+        "--clips",
+        str(tmp_path / "truth"),
+        "--tolerance",
+        "0",
         check=True,
     )
     assert out.stdout.splitlines()[2] == f"| {tmp_path / 'run'} |  | 1 | 0.062 |"  # 4 of 64 pixels hit

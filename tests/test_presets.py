@@ -9,10 +9,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from conftest import compose_config, run_py
+from helpers import ROOT, compose_config, run_cli
 from videoattr.schema import validate
 
-ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 PAPER_AREAS = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2]  # the areas the reference offers (docs/REFERENCE.md)
 EP_METHODS = ["2d_ep", "3d_ep", "step"]
@@ -121,7 +120,7 @@ def job_dirs(sweep: Path) -> dict[str, Path]:
 @pytest.mark.slow
 def test_the_synthetic_preset_sweeps_its_three_methods(tmp_path):
     sweep = tmp_path / "sweep"
-    out = run_py("-m", "experiment=ep_methods_synthetic", "debug=fast", f"hydra.sweep.dir={sweep}")
+    out = run_cli("-m", "experiment=ep_methods_synthetic", "debug=fast", f"hydra.sweep.dir={sweep}")
     jobs = job_dirs(sweep)
     assert set(jobs) == {f"synthetic/{m}/debug=fast,experiment=ep_methods_synthetic" for m in EP_METHODS}
     for job, folder in jobs.items():
@@ -142,7 +141,7 @@ def test_the_synthetic_preset_sweeps_its_three_methods(tmp_path):
 def test_debug_fast_runs_every_other_method(tmp_path):
     others = [m for m in ALL_METHODS if m not in EP_METHODS]
     sweep = tmp_path / "sweep"
-    run_py("-m", f"method={','.join(others)}", "debug=fast", f"hydra.sweep.dir={sweep}")
+    run_cli("-m", f"method={','.join(others)}", "debug=fast", f"hydra.sweep.dir={sweep}")
     jobs = job_dirs(sweep)
     assert set(jobs) == {f"synthetic/{m}/debug=fast" for m in others}
     for job, folder in jobs.items():
@@ -152,7 +151,7 @@ def test_debug_fast_runs_every_other_method(tmp_path):
 
 @pytest.mark.slow
 def test_debug_profile_logs_lightnings_report(tmp_path):
-    out = run_py("debug=profile", "method.iterations=3", "method.compile=false", f"hydra.run.dir={tmp_path / 'run'}")
+    out = run_cli("debug=profile", "method.iterations=3", "method.compile=false", f"hydra.run.dir={tmp_path / 'run'}")
     report = out.stderr.split("FIT Profiler Report", 1)[1]
     assert "PerturbationFit.optimizer_step" in report and "SingleDeviceStrategy.backward" in report
     assert len(pd.read_csv(tmp_path / "run" / "results.csv")) == 1

@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_net
+from helpers import tiny_net
 from videoattr import explain
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names

@@ -13,13 +13,13 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_net
+from benchmarks.reference import ellipsoid, reference_energy
+from helpers import tiny_net
 from videoattr.methods.perturbation.losses import core_count, ellipsoid_kernel
 from videoattr.methods.perturbation.mask_generator import auto_sigma
 from videoattr.methods.perturbation.module import PerturbationFit
 from videoattr.methods.perturbation.options import resolve_options
 from videoattr.methods.perturbation.pyramid import blur_pyramid
-from videoattr.methods.perturbation.reference import ellipsoid, reference_energy
 
 # 8 frames of 64 x 64 with the paper's settings: grid step 7, sigma auto, a 7 x 11 x 11 core.
 SHAPE = (1, 3, 8, 64, 64)

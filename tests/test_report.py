@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import run_py
+from helpers import run_cli, run_module
 from videoattr.report import ALL_AREAS, fmt
 
 WIDTH = 1400
@@ -85,7 +85,7 @@ def probe(report: Path, profile: Path) -> dict:
 
 
 def report_of(directory: Path) -> str:
-    out = run_py(str(directory), script="scripts/report.py")
+    out = run_module("videoattr.report", str(directory))
     assert f"Report: {directory / 'report.html'}" in out.stdout
     return (directory / "report.html").read_text()
 
@@ -127,7 +127,7 @@ def check_summary(shown: list[dict], jobs: dict[str, Path]) -> None:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("report") / "run"
-    run_py(
+    run_cli(
         *SHORT, "area=[0.05,0.1]", "metrics.groups=[localisation,faithfulness,smoothness]", f"hydra.run.dir={directory}"
     )
     return directory
@@ -136,7 +136,7 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("report") / "sweep"
-    run_py(
+    run_cli(
         "-m",
         "method=step,grad_cam",
         *SHORT,
@@ -194,7 +194,9 @@ def test_report_of_a_run_shows_what_ran_its_summary_curves_and_figures(run_dir, 
     assert shown["gridHead"][2:] == ["step, area 0.05", "step, area 0.1"]
 
     shot = tmp_path / "shot.png"
-    out = run_py(str(run_dir / "report.html"), str(shot), "--height", "900", script="scripts/make_report_screenshot.py")
+    out = run_cli(
+        str(run_dir / "report.html"), str(shot), "--height", "900", script="builders/make_report_screenshot.py"
+    )
     assert f"wrote {shot}" in out.stdout
     with Image.open(shot) as image:
         assert image.size == (WIDTH, 900)

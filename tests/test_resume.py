@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import ROOT
 from videoattr import ASSETS
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ("down-100_0", "up-100_0")  # explained in this (sorted) order
 
 

@@ -6,22 +6,20 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import tiny_net
+from benchmarks.reference import reference_fit, smooth_mask
+from helpers import run_module, tiny_net
 from videoattr.methods.perturbation import fit_masks
 from videoattr.methods.perturbation.losses import area_loss
 from videoattr.methods.perturbation.mask_generator import SmoothMaskGenerator
-from videoattr.methods.perturbation.reference import reference_fit, smooth_mask
 
 # 4 frames of 16 x 16: a 4-pixel grid, sigma 3 and a 3 x 5 x 5 core; STEP's core from iteration 3 of 6.
 SMALL = {"grid_step": 4, "sigma": 3, "core_shape": [3, 5, 5], "core_stride": [1, 5, 5]}
 # A learning rate > 0 (the config requires one) too small to move a float32 mask away from its start of 1.
 STILL = 1e-30
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_speed.py"
 
 
 @pytest.mark.parametrize("method", ["2d_ep", "3d_ep", "step"])
@@ -90,18 +88,10 @@ def test_area_selection_equals_a_stable_full_sort_with_ties():
 
 def test_benchmark_writes_its_table_as_json(tmp_path):
     out = tmp_path / "speed.json"
-    command = [sys.executable, str(SCRIPT), "--frames", "4", "--size", "56", "--iterations", "2"]
-    command += ["--repeats", "1", "--baseline-iterations", "1", "--method", "3d_ep", "--json", str(out)]
-    command += ["--early-stop-tol", "1", "1e-9", "--early-stop-patience", "1", "--early-stop-iterations", "4"]
-    run = subprocess.run(
-        command,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    command = ["--frames", "4", "--size", "56", "--iterations", "2", "--repeats", "1", "--baseline-iterations", "1"]
+    command += ["--method", "3d_ep", "--json", str(out), "--early-stop-tol", "1", "1e-9"]
+    command += ["--early-stop-patience", "1", "--early-stop-iterations", "4"]
+    run = run_module("benchmarks.bench_speed", *command)
     report = json.loads(out.read_text())
     seconds = report["seconds_per_iteration"]
     assert seconds["ours"] > 0 and seconds["floor (forward + backward)"] > 0

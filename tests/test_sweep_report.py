@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import run_py
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from make_report_screenshot import CHROMIUM_FLAGS
-
+from builders.make_report_screenshot import CHROMIUM_FLAGS
+from helpers import run_module
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.viz import save_animation
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def fake_job(directory: Path, method: str, area: float, value: float, clips=("c1", "c2")) -> None:
@@ -57,7 +51,7 @@ def sweep(tmp_path):
 
 
 def test_summarize_means_per_model_method_area_and_plots(sweep):
-    assert f"Summary: {sweep / 'summary.csv'}" in run_py(str(sweep), script="scripts/summarize.py").stdout
+    assert f"Summary: {sweep / 'summary.csv'}" in run_module("videoattr.sweep", str(sweep)).stdout
     summary = pd.read_csv(sweep / "summary.csv")
     step = summary[summary.method == "step"].sort_values("area")
     assert step["area"].tolist() == [0.05, 0.1]
@@ -70,7 +64,7 @@ def test_summarize_means_per_model_method_area_and_plots(sweep):
 
 
 def test_summarize_names_a_missing_directory(tmp_path):
-    out = run_py(str(tmp_path / "nope"), script="scripts/summarize.py", check=False)
+    out = run_module("videoattr.sweep", str(tmp_path / "nope"), check=False)
     assert out.returncode != 0
     assert "does not exist" in out.stderr.strip().splitlines()[-1]
 
@@ -113,7 +107,7 @@ def images_in_chromium(page: str, folder: Path, profile: Path) -> str:
 
 
 def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_factory):
-    assert f"Report: {sweep / 'report.html'}" in run_py(str(sweep), script="scripts/report.py").stdout
+    assert f"Report: {sweep / 'report.html'}" in run_module("videoattr.report", str(sweep)).stdout
     page = (sweep / "report.html").read_text()
     assert page.count("data:image/gif;base64,") == 6  # 2 clips x 3 jobs
     assert "data:image/png;base64," in page

@@ -10,10 +10,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import run_py
+from helpers import run_cli
 from videoattr import ASSETS
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIP = "up-100_0"
 
 
@@ -26,7 +25,7 @@ def one_clip(tmp_path_factory):
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return run_py(
+    return run_cli(
         "-m",
         *overrides,
         "metrics.groups=[localisation]",
@@ -84,7 +83,7 @@ def test_submitit_local_runs_each_job_in_its_own_process(one_clip, tmp_path):
 
 @pytest.mark.parametrize("preset, gpus, tasks", [("slurm_gpu", 1, 1), ("slurm_ddp", 4, 4)])
 def test_slurm_presets_compose_to_submitit_slurm_with_their_resources(preset, gpus, tasks):
-    out = run_py(
+    out = run_cli(
         f"hydra/launcher={preset}", "hydra.launcher.partition=gpu", "--cfg", "hydra", "--package", "hydra.launcher"
     )
     launcher = yaml.safe_load(out.stdout)

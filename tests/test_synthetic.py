@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import decord
 import numpy as np
 import pytest
@@ -7,13 +5,13 @@ import torch
 from omegaconf import OmegaConf
 
 import videoattr
-from videoattr.methods.perturbation.reference import gaussian_blur
+from benchmarks.reference import gaussian_blur
+from helpers import ROOT
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
 from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIPS = videoattr.ASSETS / "synthetic" / "clips"
 
 

@@ -18,12 +18,11 @@ import pytest
 import torch
 from pytorch_lightning.loggers import CSVLogger
 
-from conftest import tiny_net
+from helpers import ROOT, tiny_net
 from videoattr import ASSETS
 from videoattr.methods.perturbation.fit import fit_masks
 from videoattr.tracking import ContinuedSteps
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIP = "up-100_0"
 
 

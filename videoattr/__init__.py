@@ -1,21 +1,29 @@
-"""videoattr: explain video classifiers (gradients, Grad-CAM, 2D-EP, 3D-EP, STEP)."""
+"""videoattr: explain video classifiers (gradients, Grad-CAM, 2D-EP, 3D-EP, STEP).
+
+``videoattr.explain`` is imported on first use: importing the package (as the command line does to
+compose and check its config) loads neither torch nor Lightning.
+"""
 
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
+
+from videoattr.errors import VideoAttrError
+from videoattr.schema import register
 
 ASSETS = Path(__file__).parent / "assets"
 
 if not OmegaConf.has_resolver("asset"):
     OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS / rel))
-if not OmegaConf.has_resolver("by_device"):  # ${by_device:<on a CPU>,<on a GPU>}
-    OmegaConf.register_new_resolver("by_device", lambda cpu, gpu: gpu if torch.cuda.is_available() else cpu)
-
-from videoattr.api import explain  # noqa: E402
-from videoattr.errors import VideoAttrError  # noqa: E402
-from videoattr.schema import register  # noqa: E402
-
 register()
 
-__all__ = ["explain", "VideoAttrError", "ASSETS"]
+
+def __getattr__(name: str):
+    if name == "explain":
+        from videoattr.api import explain
+
+        return explain
+    raise AttributeError(f"module 'videoattr' has no attribute {name!r}")
+
+
+__all__ = ["ASSETS", "VideoAttrError", "explain"]

@@ -3,12 +3,15 @@ for ``run.py``."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+import shutil
 import signal
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
@@ -16,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from videoattr.errors import VideoAttrError
+from videoattr.help import help_text
 from videoattr.schema import describe
 
 EXIT_USER_ERROR = 2
@@ -39,15 +43,24 @@ def describe_config_error(err: Exception) -> str:
 
 @contextmanager
 def user_errors_reported():
-    """Around the job of a ``@hydra.main`` function: in a single run, a ``VideoAttrError`` is kept for
-    ``run_cli`` to report as the only line on stderr (Hydra would first write its own "Error executing
-    job" line); in a sweep it is raised, so that the launcher marks the job failed."""
+    """Around the job of a ``@hydra.main`` function: a ``VideoAttrError`` removes the job's directory if
+    it holds nothing but Hydra's own files (a run that never started); in a single run the error is
+    kept for ``run_cli`` to report as the only line on stderr (Hydra would first write its own "Error
+    executing job" line), in a sweep it is raised, so that the launcher marks the job failed."""
     try:
         yield
     except VideoAttrError as err:
+        remove_if_empty(Path(HydraConfig.get().runtime.output_dir))
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         _failed.append(err)
+
+
+def remove_if_empty(run_dir: Path) -> None:
+    """Remove a run directory that holds nothing but Hydra's own files."""
+    own = {".hydra", f"{HydraConfig.get().job.name}.log"}
+    if run_dir.is_dir() and all(p.name in own for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)
 
 
 def describe_interrupt(signum: int) -> str:
@@ -90,6 +103,9 @@ def run_cli(main: Callable[[], None]) -> None:
     the way out; the run then ends with one stderr line and status 128 + the signal number. Lightning
     turns a ``KeyboardInterrupt`` inside a fit into ``SystemExit(1)``, which is reported the same way.
     """
+    if {"--help", "-h"} & set(sys.argv[1:]):
+        sys.stdout.write(help_text(Path(sys.argv[0]).resolve().parent / "conf"))
+        return
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     for signum in INTERRUPT_SIGNALS:
         signal.signal(signum, interrupt)
@@ -111,3 +127,18 @@ def run_cli(main: Callable[[], None]) -> None:
         return
     sys.stderr.write(f"error: {message}\n")
     sys.exit(status)
+
+
+def directory_command(description: str, work: Callable[[Path], Path], done: str) -> None:
+    """The body of a command that takes one directory (``videoattr-report DIR``): ``work(DIR)``, then
+    ``done`` with ``{path}`` (what it returned) and ``{directory}`` filled in; a ``VideoAttrError`` is
+    one stderr line and exit status 2."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("directory", type=Path, help="a run or sweep directory, e.g. outputs/runs/<run>")
+    args = parser.parse_args()
+    try:
+        path = work(args.directory)
+    except VideoAttrError as err:
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(EXIT_USER_ERROR)
+    print(done.format(path=path, directory=args.directory))

@@ -602,3 +602,14 @@ def build_report(root: Path) -> Path:
     out = root / "report.html"
     out.write_text(page)
     return out
+
+
+def main() -> None:
+    """``videoattr-report DIR`` (or ``python -m videoattr.report DIR``): write DIR/report.html."""
+    from videoattr.cli import directory_command
+
+    directory_command("Write a self-contained HTML report of a run or sweep directory.", build_report, "Report: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,6 @@ import hashlib
 import inspect
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
+from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.methods.polarity import display_normalize
 from videoattr.models import load_model
@@ -136,7 +136,7 @@ class Job:
         self.seconds: list[float] = []
 
     def run(self) -> None:
-        batch_size = self.cfg.dataset.batch_size
+        batch_size = batch_size_of(self.cfg)
         batch: list[dict] = []
         for index in range(len(self.dataset)):
             name = self.dataset.clip_name(index)
@@ -362,25 +362,22 @@ def _means(rows: list[dict]) -> dict:
     return numeric
 
 
+def batch_size_of(cfg: DictConfig) -> int:
+    """``dataset.batch_size``, or when null 1 on a CPU (a real backbone's batch costs more per clip there
+    than single fits) and 8 on a GPU."""
+    return cfg.dataset.batch_size or (8 if torch.cuda.is_available() else 1)
+
+
 def run(cfg: DictConfig) -> Path:
     """Run the job of a composed config; returns the run directory."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        validate(cfg)
-        job = Job(cfg, run_dir)
-        job.run()
-    except VideoAttrError:
-        _remove_if_empty(run_dir)
-        raise
+    validate(cfg)
+    if cfg.method.name in PERTURBATION_METHODS:
+        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+    job = Job(cfg, run_dir)
+    job.run()
     if job.writes:
         done = len({r["clip"] for r in job.store.rows()})
         print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")
         print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
     return run_dir
-
-
-def _remove_if_empty(run_dir: Path) -> None:
-    """Remove a run directory that holds nothing but Hydra's own files (a run that never started)."""
-    own = {".hydra", f"{HydraConfig.get().job.name}.log"}
-    if run_dir.is_dir() and all(p.name in own for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir)

@@ -1,5 +1,8 @@
 """Typed configs: the schemas (Hydra structured configs) of ``conf/`` and their range checks.
 
+This module and what it imports are torch-free: the command line composes and checks a config (and
+answers ``--help``) before it imports torch, Lightning or the method code.
+
 Every group file of ``conf/`` starts from one of these schemas (``defaults: - /schema/<group>@_here_:
 <name>``), so Hydra rejects a value of the wrong type or an unknown key while it composes the config,
 naming the key. ``validate`` then checks the ranges (areas in (0, 1), iterations >= 1, lr > 0, ...) once,
@@ -19,16 +22,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from videoattr.data.sampling import SAMPLING_MODES, SHORT_CLIP_MODES
+from videoattr.choices import CURVE_BASELINES, METRIC_GROUPS, POLARITIES, SAMPLING_MODES, SHORT_CLIP_MODES
 from videoattr.errors import ConfigValueError, VideoAttrError, require
-from videoattr.methods import PERTURBATION_METHODS
-from videoattr.methods.perturbation.combine import check_combine
-from videoattr.methods.perturbation.fit import check_trainer
-from videoattr.methods.perturbation.options import PerturbationOptions, check_areas, integer, real
-from videoattr.methods.polarity import POLARITIES
-from videoattr.metrics import GROUPS as METRIC_GROUPS
-from videoattr.metrics.faithfulness import BASELINES
+from videoattr.methods.perturbation.options import PerturbationOptions, check_areas, check_combine, integer, real
 from videoattr.objective import check_objective
+from videoattr.trainer_keys import check_trainer_keys
 
 # The groups of conf/ that have a schema, checked in this order.
 TYPED_GROUPS = ("model", "dataset", "method", "metrics")
@@ -88,7 +86,8 @@ class DatasetConfig:
     masks: bool = False
     clips: list[str] | None = None
     limit: int | None = None
-    batch_size: int = 1
+    # None: 1 on a CPU, 8 on a GPU (videoattr.runner.batch_size_of).
+    batch_size: int | None = None
     num_workers: int = 0
 
     def __post_init__(self):
@@ -105,7 +104,12 @@ class DatasetConfig:
         require(
             self.limit is None or self.limit >= 1, "limit", self.limit, "use a number of clips >= 1, or null for all"
         )
-        require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per fit >= 1")
+        require(
+            self.batch_size is None or self.batch_size >= 1,
+            "batch_size",
+            self.batch_size,
+            "use a number of clips per fit >= 1, or null for 1 on a CPU and 8 on a GPU",
+        )
         require(self.num_workers >= 0, "num_workers", self.num_workers, "use a number of worker processes >= 0")
 
 
@@ -227,7 +231,7 @@ class MetricsConfig:
             "use a number >= 0 (0: exact ties only)",
         )
         require(self.steps >= 1, "steps", self.steps, "use a number of curve steps >= 1")
-        require(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {', '.join(BASELINES)}")
+        require(self.baseline in CURVE_BASELINES, "baseline", self.baseline, f"use one of {', '.join(CURVE_BASELINES)}")
         require(
             real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0"
         )
@@ -313,8 +317,7 @@ def validate(cfg: DictConfig) -> None:
             raise err.under(prefix) from None
         except OmegaConfBaseException as err:
             raise VideoAttrError(describe(err)) from None
-    if cfg.method.name in PERTURBATION_METHODS:
-        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+    check_trainer_keys(OmegaConf.to_container(cfg.trainer, resolve=True))
 
 
 def describe(err: Exception) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from videoattr.errors import VideoAttrError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds"}
 # results.csv's ``map``: "single" (the map of one area, or a backprop method's map) or "combined".
@@ -21,6 +20,8 @@ SINGLE = "single"
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
     """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir)."""
+    import pandas as pd
+
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise VideoAttrError(
@@ -70,6 +71,11 @@ def summarize(sweep_dir: Path) -> Path:
 
 
 def _plot(means: pd.DataFrame, column: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for (model, method, kind), group in means.groupby(["model", "method", "map"]):
         label = f"{method} / {model}" + ("" if kind == SINGLE else f" ({kind})")
@@ -96,3 +102,18 @@ class SummarizeSweep(Callback):
             print(f"No sweep summary: {err}")
             return
         print(f"Sweep summary: {path} (plots: {sweep_dir}/plot_*.png)")
+
+
+def main() -> None:
+    """``videoattr-summarize DIR`` (or ``python -m videoattr.sweep DIR``): DIR/summary.csv and plots."""
+    from videoattr.cli import directory_command
+
+    directory_command(
+        "Gather every job's results.csv under a sweep directory into summary.csv and plots.",
+        summarize,
+        "Summary: {path} (plots: {directory}/plot_*.png)",
+    )
+
+
+if __name__ == "__main__":
+    main()

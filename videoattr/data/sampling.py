@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from videoattr.choices import SAMPLING_MODES, SHORT_CLIP_MODES
 from videoattr.errors import VideoAttrError
-
-SAMPLING_MODES = ("first", "last", "random")
-SHORT_CLIP_MODES = ("error", "loop", "pad")
 
 
 def sample_indices(

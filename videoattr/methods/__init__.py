@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from videoattr.errors import VideoAttrError
+
+if TYPE_CHECKING:
+    import torch
 
 _REGISTRY: dict[str, str] = {
     "grad": "videoattr.methods.backprop:gradients",
@@ -23,12 +24,12 @@ _REGISTRY: dict[str, str] = {
     "integrated_grad": "videoattr.methods.backprop:integrated_gradients",
     "smooth_grad": "videoattr.methods.backprop:smooth_gradients",
     "grad_cam": "videoattr.methods.gradcam:grad_cam",
-    "2d_ep": "videoattr.methods.perturbation:extremal_2d",
-    "3d_ep": "videoattr.methods.perturbation:extremal_3d",
-    "step": "videoattr.methods.perturbation:step",
-    "2d_ep_fast": "videoattr.methods.perturbation:extremal_2d_fast",
-    "3d_ep_fast": "videoattr.methods.perturbation:extremal_3d_fast",
-    "step_fast": "videoattr.methods.perturbation:step_fast",
+    "2d_ep": "videoattr.methods.perturbation.methods:extremal_2d",
+    "3d_ep": "videoattr.methods.perturbation.methods:extremal_3d",
+    "step": "videoattr.methods.perturbation.methods:step",
+    "2d_ep_fast": "videoattr.methods.perturbation.methods:extremal_2d_fast",
+    "3d_ep_fast": "videoattr.methods.perturbation.methods:extremal_3d_fast",
+    "step_fast": "videoattr.methods.perturbation.methods:step_fast",
     "random": "videoattr.methods.baselines:random_map",
     "centre": "videoattr.methods.baselines:centre_prior",
 }

@@ -6,9 +6,8 @@ import math
 
 import torch
 
+from videoattr.choices import POLARITIES
 from videoattr.errors import VideoAttrError
-
-POLARITIES = ("positive", "negative", "both")
 
 
 def polarity_map(attribution: torch.Tensor, polarity: str = "positive") -> torch.Tensor:

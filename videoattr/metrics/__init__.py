@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from videoattr.choices import METRIC_GROUPS
 from videoattr.errors import VideoAttrError
 from videoattr.metrics.faithfulness import area_under_curve, baseline_clip, perturbation_curve
 from videoattr.metrics.localisation import energy_in_mask, mass_in_evidence_frames, pointing_game
 from videoattr.metrics.smoothness import spatial_tv, temporal_tv
 
-GROUPS = ("localisation", "faithfulness", "smoothness")
+GROUPS = METRIC_GROUPS
 
 
 def clip_metrics(

@@ -20,10 +20,11 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from videoattr.choices import CURVE_BASELINES
 from videoattr.errors import VideoAttrError
 
 MODES = ("deletion", "insertion")
-BASELINES = ("blur", "zero")
+BASELINES = CURVE_BASELINES
 
 
 def baseline_clip(clip: torch.Tensor, baseline: str = "blur", blur_sigma: float = 10.0) -> torch.Tensor:

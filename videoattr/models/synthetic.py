@@ -37,12 +37,12 @@ class SyntheticNet(nn.Module):
 
 
 def build(checkpoint: str | None = None, num_classes: int = 4) -> SyntheticNet:
-    """The network, with the weights of ``checkpoint`` (a file written by scripts/train_synthetic.py)."""
+    """The network, with the weights of ``checkpoint`` (a file written by builders/train_synthetic.py)."""
     net = SyntheticNet(num_classes)
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
             raise VideoAttrError(
-                f"Synthetic checkpoint {checkpoint} does not exist: run scripts/train_synthetic.py or fix model.checkpoint."
+                f"Synthetic checkpoint {checkpoint} does not exist: run builders/train_synthetic.py or fix model.checkpoint."
             )
         load_weights(net, None, checkpoint, name="synthetic")
     return net

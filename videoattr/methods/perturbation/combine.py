@@ -7,8 +7,6 @@ maximum gives one graded saliency map: pixels kept at every area score highest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 
@@ -42,12 +40,3 @@ def smooth_frames(frames: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.conv2d(x, kernel.view(1, 1, -1, 1))
     x = F.conv2d(x, kernel.view(1, 1, 1, -1))
     return x.reshape(frames.shape)
-
-
-def check_combine(combine: str | None, areas: Sequence[float]) -> None:
-    """Refuse a combination with fewer than two areas (there would be nothing to combine)."""
-    if combine is not None and len(areas) < 2:
-        raise VideoAttrError(
-            f"combine={combine} needs at least 2 areas but the run has {len(areas)} ({list(areas)}): "
-            "give several, e.g. area=[0.05,0.1,0.15,0.5], or set method.combine=null."
-        )

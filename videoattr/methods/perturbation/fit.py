@@ -19,10 +19,10 @@ from torch.utils.data import DataLoader
 
 from videoattr.errors import VideoAttrError, one_line
 from videoattr.methods import Explanation
-from videoattr.methods.perturbation.combine import check_combine, combine_masks
+from videoattr.methods.perturbation.combine import combine_masks
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
-from videoattr.methods.perturbation.options import check_areas, resolve_options
+from videoattr.methods.perturbation.options import check_areas, check_combine, resolve_options
 
 # Lightning's advice that does not apply here (the "dataset" is the iteration index, the classifier
 # is in eval mode on purpose, short fits log less often than log_every_n_steps) and a deprecation

@@ -187,3 +187,12 @@ def check_areas(areas: float | Sequence[float]) -> list[float]:
         "use one or more fractions strictly between 0 and 1, e.g. area=0.05 or area=[0.05,0.1]",
     )
     return [float(a) for a in values]
+
+
+def check_combine(combine: str | None, areas: Sequence[float]) -> None:
+    """Refuse a combination with fewer than two areas (there would be nothing to combine)."""
+    if combine is not None and len(areas) < 2:
+        raise VideoAttrError(
+            f"combine={combine} needs at least 2 areas but the run has {len(areas)} ({list(areas)}): "
+            "give several, e.g. area=[0.05,0.1,0.15,0.5], or set method.combine=null."
+        )

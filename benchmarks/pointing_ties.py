@@ -7,7 +7,7 @@ saved (``RUN/clips/*.npz``) and the clips' ground-truth masks (``CLIPS/<clip>.np
 and prints, per run, area and tie tolerance, the mean pointing game over clips
 (``videoattr.metrics.localisation.pointing_game(..., ties=TOL)``; tolerance 0 is what runs report).
 
-Usage: python scripts/pointing_ties.py RUN [RUN ...] [--ties 0 1e-6 1e-4 1e-2]
+Usage: python -m benchmarks.pointing_ties RUN [RUN ...] [--ties 0 1e-6 1e-4 1e-2]
            [--clips videoattr/assets/synthetic/clips] [--tolerance 7]
 """
 

@@ -1,6 +1,6 @@
 """Make the README's demo figure from a finished `make demo` run.
 
-    make demo && python scripts/make_demo_figure.py outputs/demo docs/demo.png
+    make demo && python builders/make_demo_figure.py outputs/demo docs/demo.png
 
 Stacks the figure of the first clip of each class found in RUN_DIR/results.csv (one PNG per clip,
 written by the run) into one image, one class per row block.

@@ -9,7 +9,7 @@ with the committed synthetic model through the same job as ``python run.py``; ``
   reference does, in ``--reference-jobs`` processes; scored with the same metrics.
 - ``step`` with the masks of ``--combined-areas`` combined into one graded map (method.combine=sum).
 
-Usage: python scripts/benchmark.py [--iterations 2000] [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...]
+Usage: python -m benchmarks.benchmark [--iterations 2000] [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...]
            [--reference 2d_ep 3d_ep step] [--reference-jobs 4] [--device cuda] [--out DIR]
 Writes DIR/<method>/... (one run directory per method), DIR/all_results.csv, DIR/benchmark.csv (mean
 and spread across clips per method, map and area), DIR/benchmark.md (that table), DIR/per_clip.md
@@ -35,9 +35,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
+from benchmarks.reference import reference_fit
 from videoattr.data import build_dataset
 from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
-from videoattr.methods.perturbation.reference import reference_fit
 from videoattr.metrics import clip_metrics
 from videoattr.models import load_model
 from videoattr.outputs import atomic_write

@@ -1,6 +1,6 @@
 """Train the synthetic-world 3D CNN, check it, and write its checkpoint.
 
-    OMP_NUM_THREADS=2 python scripts/train_synthetic.py --seed 0 --out videoattr/assets/synthetic/model.pt
+    OMP_NUM_THREADS=2 python builders/train_synthetic.py --seed 0 --out videoattr/assets/synthetic/model.pt
 
 The model must have no default class: a clip without visible evidence belongs to no class. So a
 third of the training clips carry no evidence (the red disk removed, the clip fully blurred with
@@ -8,7 +8,7 @@ sigma 20 per frame, or fully faded to 0) and are trained towards the uniform dis
 rest are ordinary clips with their label. Every training clip is fresh (clip i of seed ``seed``).
 
 At the end the script prints, on the 8 shipped clips (regenerated from their seeds, as
-scripts/make_synthetic_clips.py writes them) and on ``--held-out`` fresh clips of seed ``seed + 1``:
+builders/make_synthetic_clips.py writes them) and on ``--held-out`` fresh clips of seed ``seed + 1``:
 the accuracy on the clean clips and the largest class probability of any fully blurred, fully faded
 or disk-removed clip; it exits with status 1 if accuracy < 0.99 or any such probability > 0.35.
 Same seed, same checkpoint.

@@ -1,6 +1,6 @@
 """Fit STEP masks with Lightning DDP on CPU (2 gloo processes) and save what every rank ends with.
 
-    python scripts/ddp_check.py OUT_DIR    ->  OUT_DIR/rank0.npz, OUT_DIR/rank1.npz
+    python tests/helpers/ddp_check.py OUT_DIR    ->  OUT_DIR/rank0.npz, OUT_DIR/rank1.npz
 
 tests/test_perturbation_ddp.py compares both files with a one-process fit of ``problem()``.
 """

@@ -1,7 +1,7 @@
 """Screenshot an HTML report in headless Chromium, as a reader's 1400-pixel-wide window shows it.
 
-    python scripts/report.py outputs/demo
-    python scripts/make_report_screenshot.py outputs/demo/report.html docs/report.png --height 1250 --resize 900
+    videoattr-report outputs/demo
+    python builders/make_report_screenshot.py outputs/demo/report.html docs/report.png --height 1250 --resize 900
 
 Takes the top WIDTH x HEIGHT pixels of the page (``chromium --headless --screenshot``) and, with
 --resize, scales the image down to that width in 256 colours (a small PNG for the README).
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--resize", type=int, default=0, help="scale the PNG down to this width (default: keep)")
     args = parser.parse_args()
     if not args.page.is_file():
-        sys.exit(f"error: {args.page} does not exist: run `python scripts/report.py <run dir>` first.")
+        sys.exit(f"error: {args.page} does not exist: run `videoattr-report <run dir>` first.")
     try:
         out = screenshot(args.page, args.out, args.width, args.height, args.resize)
     except (FileNotFoundError, RuntimeError) as err:

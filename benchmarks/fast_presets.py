@@ -1,7 +1,7 @@
 """Compare the fast presets' masks (500 iterations) with the paper's fits (2000) on the benchmark clips.
 
-Reads a ``scripts/benchmark.py`` output directory that holds both, e.g. after
-    python scripts/benchmark.py --methods 2d_ep 3d_ep step 2d_ep_fast 3d_ep_fast step_fast --reference --out DIR
+Reads a ``benchmarks/benchmark.py`` output directory that holds both, e.g. after
+    python -m benchmarks.benchmark --methods 2d_ep 3d_ep step 2d_ep_fast 3d_ep_fast step_fast --reference --out DIR
 and writes, per method and area, the mean over clips of
 - mad: the mean absolute difference of the fast mask and the full mask (both in [0, 1]);
 - iou: the IoU of their top-area voxels (the ceil(area x T x H x W) largest values of each mask);
@@ -9,8 +9,8 @@ and writes, per method and area, the mean over clips of
   energy in mask, a lower deletion AUC are better);
 - seconds per clip of both fits.
 
-Usage: python scripts/fast_presets.py DIR [--out DIR/fast_presets.md]
-       python scripts/fast_presets.py DIR --runs RUN FULL_RUN   (any two runs of the same clips and areas,
+Usage: python -m benchmarks.fast_presets DIR [--out DIR/fast_presets.md]
+       python -m benchmarks.fast_presets DIR --runs RUN FULL_RUN   (any two runs of the same clips and areas,
        e.g. the full fit with two seeds: how far apart two full fits are; the table is DIR/fast_presets.md)
 Exits with status 1 when a preset misses a target (top-area IoU >= 0.8, pointing game and energy in
 mask not more than 5 % below the full fit's), so that the table says plainly what was met.
@@ -103,7 +103,7 @@ def markdown(means: pd.DataFrame, clips: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", type=Path, help="a scripts/benchmark.py output directory with both fits")
+    parser.add_argument("directory", type=Path, help="a benchmarks/benchmark.py output directory with both fits")
     parser.add_argument(
         "--runs",
         nargs=2,
@@ -125,7 +125,7 @@ def main() -> None:
     if not found:
         sys.exit(
             f"error: {args.directory} holds no pair of runs to compare (e.g. step and step_fast): "
-            "run scripts/benchmark.py with both methods first."
+            "run benchmarks/benchmark.py with both methods first."
         )
     clips = pd.concat([per_clip(*pair) for pair in found], ignore_index=True)
     if clips.empty:

@@ -1,6 +1,6 @@
 """Encode the reference's demo frame folders as small H.264 videos under videoattr/assets/demo/.
 
-    python scripts/make_demo_videos.py --source /path/to/seed_test_data
+    python builders/make_demo_videos.py --source /path/to/seed_test_data
 
 ``--source`` (required) is the reference's test data folder, holding ``kinetics/``,
 ``epic-kitchens-noun/`` and ``epic-kitchens-verb/``. Each ``<source>/<dataset>/sampled_frames/<clip>/`` folder of PNG frames becomes

@@ -1,7 +1,7 @@
 """Download a model's public checkpoint into torch hub's cache and verify its SHA-256.
 
-    python scripts/fetch_weights.py r2plus1d          # a conf/model/<name>.yaml ...
-    python scripts/fetch_weights.py i3d_kinetics400   # ... or a model.weights value
+    videoattr-fetch-weights r2plus1d          # a conf/model/<name>.yaml ...
+    videoattr-fetch-weights i3d_kinetics400   # ... or a model.weights value
 
 The file goes to ``$TORCH_HOME/hub/checkpoints/`` (``torch.hub.get_dir()/checkpoints``), where the model
 configs look for it. Known sums: torchvision files carry the first 8 hex digits of their SHA-256 in their
@@ -21,7 +21,8 @@ from omegaconf import OmegaConf
 from videoattr.errors import VideoAttrError
 from videoattr.models.checkpoints import PublicWeights, fetch, is_none, public_weights
 
-MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "conf" / "model"
+# conf/ sits beside the package in the repository (videoattr is installed in editable mode).
+MODEL_CONFIGS = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
 def weights_of(model: str) -> PublicWeights:

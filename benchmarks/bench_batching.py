@@ -7,7 +7,7 @@ first build in the process) but not the process start or the model load. From th
 counts I1 < I2: per-iteration cost = (t(I2) - t(I1)) / (I2 - I1), fixed cost = t(I1) - I1 x that, and
 the seconds per clip of a full fit = (fixed + iterations x per-iteration) / clips.
 
-Usage: python scripts/bench_batching.py [--method step] [--batch-sizes 1 4 8] [--iterations 10 60]
+Usage: python -m benchmarks.bench_batching [--method step] [--batch-sizes 1 4 8] [--iterations 10 60]
            [--full 2000] [--set KEY=VALUE ...] [--out outputs/bench_batching]
 Writes OUT/batching.md (the table) and OUT/batching.json; each run's directory stays under OUT.
 """

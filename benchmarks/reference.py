@@ -1,6 +1,6 @@
 """BASELINE ONLY: a plain, literal transcription of the reference's perturbation pipeline (docs/REFERENCE.md).
 
-Used by ``scripts/bench_speed.py`` (the speed-up is measured against it) and by the equality test;
+Used by ``benchmarks/bench_speed.py`` (the speed-up is measured against it) and by the equality test;
 ``videoattr`` itself never calls it. One clip, one area, a Python loop of SGD steps: every iteration
 blurs each pyramid level anew, builds the mask frame by frame from its pixel-to-cell distances, and
 sorts the full mask for the area regulariser.

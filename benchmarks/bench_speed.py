@@ -10,7 +10,7 @@ tolerances), the iterations early stopping saves and how close its result is to 
 The clips come from the synthetic world (``--clip random``: noise); ``--no-compile`` times the
 plain-PyTorch path instead of the fused kernels. Prints a table and writes JSON.
 
-    OMP_NUM_THREADS=2 python scripts/bench_speed.py --method step --json outputs/bench_speed.json
+    OMP_NUM_THREADS=2 python -m benchmarks.bench_speed --method step --json outputs/bench_speed.json
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import torch
 from omegaconf import OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:} resolver the model configs use)
+from benchmarks.reference import reference_fit
 from videoattr.methods.perturbation import fit_masks
 from videoattr.methods.perturbation.losses import area_loss, core_loss
 from videoattr.methods.perturbation.module import PerturbationFit
 from videoattr.methods.perturbation.options import DEFAULTS, check_areas, resolve_options
 from videoattr.methods.perturbation.pyramid import blur_pyramid, fused_perturb
-from videoattr.methods.perturbation.reference import reference_fit
 from videoattr.models import load_model
 from videoattr.synthetic.generator import SyntheticClips, World
 
@@ -292,7 +292,7 @@ def main() -> None:
         how = f"extrapolated: setup + {default_iterations} x median iteration"
 
     report = {
-        "command": "OMP_NUM_THREADS={} python scripts/bench_speed.py {}".format(
+        "command": "OMP_NUM_THREADS={} python -m benchmarks.bench_speed {}".format(
             torch.get_num_threads(), " ".join(__import__("sys").argv[1:])
         ),
         "model": args.model,

@@ -1,6 +1,6 @@
 """Write demo clips of the synthetic world, their ground-truth masks and the class list.
 
-    python scripts/make_synthetic_clips.py --per-class 2 --seed 100 --out videoattr/assets/synthetic
+    python builders/make_synthetic_clips.py --per-class 2 --seed 100 --out videoattr/assets/synthetic
 
 writes ``<out>/classes.json`` and ``<out>/clips/<class>-<seed>_<i>.mp4`` + ``.npz`` (key ``mask``).
 """
