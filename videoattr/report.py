@@ -44,7 +44,7 @@ from PIL import Image
 
 from videoattr.methods import PERTURBATION_METHODS
 from videoattr.outputs import safe_name
-from videoattr.runner import display_maps
+from videoattr.results import display_maps
 from videoattr.sweep import SINGLE, collect, summarize
 from videoattr.viz import overlay_strip, strongest_frames
 

@@ -23,12 +23,12 @@ from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
-from videoattr.methods.polarity import display_normalize
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
+from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
 from videoattr.schema import validate
 from videoattr.tracking import Tracker
-from videoattr.viz import probability_line, save_animation, save_figure
+from videoattr.viz import save_animation, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,6 @@ def baseline_settings(cfg: DictConfig) -> dict:
         "perturbation": cfg.method.get("perturbation", defaults.perturbation),
         "max_blur": float(cfg.method.get("max_blur", defaults.max_blur)),
     }
-
-
-def display_maps(maps: np.ndarray, method: str) -> np.ndarray:
-    """A x T x H x W raw maps -> [0, 1] for figures (masks and Grad-CAM are already in [0, 1])."""
-    if method in PERTURBATION_METHODS + ("grad_cam",):
-        return np.clip(maps, 0.0, 1.0)
-    return np.stack([display_normalize(torch.from_numpy(m)).numpy() for m in maps])
 
 
 class Job:
@@ -225,7 +218,8 @@ class Job:
         baseline = baseline_probability(self.net, clips, targets, **self.baseline).cpu().numpy()
         if self.writes:
             for i, (item, row, target) in enumerate(jobs):
-                self._write_clip(item, row, target, result, i, seconds, float(baseline[i]))
+                clip = clip_result(result, i, item, row, target, seconds, float(baseline[i]))
+                self._record(clip, item)
 
     def _check_classes(self, logits: torch.Tensor) -> None:
         names = self.spec.class_names
@@ -236,87 +230,43 @@ class Job:
                 "give the dataset the class list the model was trained with (dataset.classes=...)."
             )
 
-    def _write_clip(
-        self, item: dict, logits: torch.Tensor, target: int, result, i: int, seconds: float, prob_baseline: float
-    ) -> None:
-        name = item["name"]
-        maps = result.maps[i].detach().float().cpu().numpy()
-        probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
-        predicted = int(probs.argmax())
+    def _label_of(self, index: int) -> str:
         class_names = self.spec.class_names or getattr(self.dataset, "class_names", None)
-        label_of = (lambda k: class_names[k]) if class_names else str
-        areas = result.areas or [float("nan")]
-        extras = {k: np.asarray(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
-        history = {f"history_{k}": np.asarray(v[i]) for k, v in result.extras.get("history", {}).items()}
-        combined = extras.get("combined")  # 1 x T x H x W, with method.combine=sum
-        metrics, curves = self._metrics(item, target, maps if combined is None else np.concatenate([maps, combined]))
-        if abs(prob_baseline - float(probs[target])) <= BIASED_WITHIN:
+        return class_names[index] if class_names else str(index)
+
+    def _record(self, clip: ClipResult, item: dict) -> None:
+        """Score the clip's maps and write its figures, its ``.npz`` (rows included) and its tracking."""
+        metrics, curves = self._metrics(item, clip)
+        self._warn_if_no_evidence_needed(clip)
+        seed = int(self.cfg.seed)
+        rows = result_rows(clip, self.spec.name, self.method, seed, metrics, self._label_of)
+        media = self._write_figures(clip) if self.cfg.figures else []
+        self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
+        self.tracker.log_clip(clip.name, rows, media, clip.history)
+
+    def _warn_if_no_evidence_needed(self, clip: ClipResult) -> None:
+        if abs(clip.prob_baseline - clip.target_prob) <= BIASED_WITHIN:
             log.warning(
                 "Clip %s: target %s has probability %.3f on the clean clip and %.3f on the fully perturbed one "
                 "(prob_baseline): the model predicts this target without visible evidence, so a preserve mask can "
                 "show little for it (real classifiers have such biases too).",
-                name,
-                label_of(target),
-                float(probs[target]),
-                prob_baseline,
-            )
-        base = {
-            "clip": name,
-            "label": item["label"],
-            "target": target,
-            "target_name": label_of(target),
-            "predicted": predicted,
-            "predicted_name": label_of(predicted),
-            "target_prob": float(probs[target]),
-            "prob_baseline": prob_baseline,
-            "model": self.spec.name,
-            "method": self.method,
-        }
-        rows = []
-        for a, area in enumerate(areas):
-            row = dict(base, area=area, map="single", seed=int(self.cfg.seed), seconds=seconds)
-            row.update({k: float(v[a]) for k, v in extras.items() if v.ndim == 1 and len(v) == len(areas)})
-            row.update(metrics[a])
-            rows.append(row)
-        if combined is not None:
-            rows.append(
-                dict(base, area=float("nan"), map="combined", seed=int(self.cfg.seed), seconds=seconds, **metrics[-1])
-            )
-        if self.cfg.figures:
-            shown = display_maps(maps if combined is None else np.concatenate([maps, combined]), self.method)
-            row_names = [f"area {a:g}" for a in areas] if result.areas else [self.method]
-            row_names += ["combined"] if combined is not None else []
-            title = f"{name}: {self.method} on {self.spec.name}, target {label_of(target)}\n" + probability_line(
-                float(probs[target]), prob_baseline, extras.get("prob_preserved"), extras.get("prob_deleted")
-            )
-            frames = item["frames"].numpy()
-            png, gif = self.store.figure_path(name, ".png"), self.store.figure_path(name, ".gif")
-            atomic_write(png, lambda tmp: save_figure(tmp, frames, shown, row_names, title))
-            atomic_write(gif, lambda tmp: save_animation(tmp, frames, shown))
-        arrays = dict(
-            maps=maps,
-            areas=np.asarray(areas, dtype=np.float64),
-            target=target,
-            predicted=predicted,
-            probabilities=probs,
-            prob_baseline=prob_baseline,
-            label=item["label"],
-            method=self.method,
-            model=self.spec.name,
-            seed=int(self.cfg.seed),
-            frame_indices=item["frame_indices"].numpy(),
-            **extras,
-            **history,
-            **curves,
-        )
-        self.store.save_clip(name, arrays, rows)
-        media = [self.store.figure_path(name, s) for s in (".png", ".gif")] if self.cfg.figures else []
-        self.tracker.log_clip(name, rows, media, {k.removeprefix("history_"): v for k, v in history.items()})
+                clip.name, self._label_of(clip.target), clip.target_prob, clip.prob_baseline,
+            )  # fmt: skip
 
-    def _metrics(self, item: dict, target: int, maps: np.ndarray) -> tuple[list[dict], dict[str, np.ndarray]]:
-        """One metric dict per map of ``maps`` (empty when no metrics are configured) and, with the
+    def _write_figures(self, clip: ClipResult) -> list[Path]:
+        """The clip's PNG figure and GIF animation; returns their paths."""
+        shown, row_names = figure_rows(clip, self.method)
+        title = figure_title(clip, self.spec.name, self.method, self._label_of)
+        png, gif = self.store.figure_path(clip.name, ".png"), self.store.figure_path(clip.name, ".gif")
+        atomic_write(png, lambda tmp: save_figure(tmp, clip.frames, shown, row_names, title))
+        atomic_write(gif, lambda tmp: save_animation(tmp, clip.frames, shown))
+        return [png, gif]
+
+    def _metrics(self, item: dict, clip: ClipResult) -> tuple[list[dict], dict[str, np.ndarray]]:
+        """One metric dict per scored map of ``clip`` (empty when no metrics are configured) and, with the
         faithfulness group, the deletion and insertion curves of the maps (``curve_deletion``,
-        ``curve_insertion``: one row of steps + 1 probabilities per map, in the order of ``maps``)."""
+        ``curve_insertion``: one row of steps + 1 probabilities per map, in the order of the rows)."""
+        maps = clip.scored_maps()
         if not self.cfg.get("metrics"):
             return [{} for _ in maps], {}
         from videoattr.metrics import clip_metrics
@@ -324,7 +274,7 @@ class Job:
         options = OmegaConf.to_container(self.cfg.metrics, resolve=True)
         gt = item.get("gt_mask")
         scored = [
-            clip_metrics(self.net, item["clip"], target, torch.from_numpy(m), gt, return_curves=True, **options)
+            clip_metrics(self.net, item["clip"], clip.target, torch.from_numpy(m), gt, return_curves=True, **options)
             for m in maps
         ]
         curves = {
@@ -345,21 +295,11 @@ class Job:
             "clips_done": len({r["clip"] for r in rows}),
             "clips_failed": len(self.errors),
             "config_hash": self.store.config_hash,
-            "mean": _means([r for r in rows if r.get("map") != "combined"]),
+            "mean": means([r for r in rows if r.get("map") != "combined"]),
         }
         if combined:
-            summary["mean_combined"] = _means(combined)
+            summary["mean_combined"] = means(combined)
         return summary
-
-
-def _means(rows: list[dict]) -> dict:
-    """Mean of every numeric key of ``rows`` over its finite values (identities left out)."""
-    numeric = {}
-    for key in dict.fromkeys(k for r in rows for k in r):
-        values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not np.isnan(r[key])]
-        if values and key not in ("target", "predicted", "seed"):
-            numeric[key] = float(np.nanmean(values))
-    return numeric
 
 
 def batch_size_of(cfg: DictConfig) -> int:
