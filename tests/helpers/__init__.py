@@ -66,10 +66,10 @@ def graded_frames(num_frames: int, height: int = 16, width: int = 16, step: int 
     return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)).copy()
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """``conf/config.yaml`` composed with ``overrides``, as ``run.py`` composes it (schemas included)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 def cli_env(**extra: str) -> dict[str, str]:
