@@ -320,4 +320,5 @@ def run(cfg: DictConfig) -> Path:
         done = len({r["clip"] for r in job.store.rows()})
         print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")
         print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+        print(f"One page to read them: videoattr-report {run_dir}")
     return run_dir
