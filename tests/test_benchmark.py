@@ -7,6 +7,7 @@ import pytest
 from helpers import run_module
 
 
+@pytest.mark.slow
 def test_short_benchmark_writes_its_table_beside_the_reference(tmp_path):
     out = run_module(
         "benchmarks.benchmark",

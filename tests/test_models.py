@@ -354,7 +354,7 @@ def test_fetch_weights_verifies_the_cached_file(hub, capsys, monkeypatch):
         ("tsm", (1, 3, 8, 32, 32)),
         ("tsm_epic_noun", (1, 3, 8, 32, 32)),
         ("tsm_epic_verb", (1, 3, 8, 32, 32)),
-        ("s3d", (1, 3, 14, 224, 224)),
+        pytest.param("s3d", (1, 3, 14, 224, 224), marks=pytest.mark.slow),
         ("swin3d", (1, 3, 4, 64, 64)),
         pytest.param("mvit", (1, 3, 16, 224, 224), marks=pytest.mark.slow),
     ],
