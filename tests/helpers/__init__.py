@@ -18,6 +18,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 from torch import nn
+from torchvision.models.video import MViT, SwinTransformer3d
+from torchvision.models.video.mvit import MSBlockConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -111,3 +113,47 @@ def tiny_net(num_classes: int = 5) -> nn.Module:
         nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, num_classes)
     )
     return net.eval().requires_grad_(False)
+
+
+def tiny_mvit(
+    num_classes: int = 3, frames: int = 8, size: tuple[int, int] = (32, 32), global_kv: bool = False, seed: int = 0
+) -> MViT:
+    """A seeded two-block torchvision MViT for Grad-CAM tests: 1 + T/2 x H/4 x W/4 tokens of 16 channels.
+
+    Block 0 keeps its query grid; its keys and values are pooled by [1, 2, 2], or with ``global_kv`` by
+    [T/2, H/4, W/4] to one token (its attention then adds the same summary to every token, so the tokens
+    that enter the last block stay local). Block 1 pools its queries by [1, 2, 2] (its norm1 sees the
+    finer grid), or with ``global_kv`` keeps them. Not frozen: the caller trains or freezes it.
+    """
+    torch.manual_seed(seed)
+    grid = [frames // 2, size[0] // 4, size[1] // 4]
+    blocks = [
+        MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], grid if global_kv else [1, 2, 2]),
+        MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2] if not global_kv else [1, 1, 1], [1, 1, 1]),
+    ]
+    return MViT(
+        spatial_size=size,
+        temporal_size=frames,
+        block_setting=blocks,
+        residual_pool=False,
+        residual_with_cls_embed=True,
+        rel_pos_embed=False,
+        proj_after_attn=False,
+        dropout=0.0,
+        num_classes=num_classes,
+    )
+
+
+def tiny_swin3d(num_classes: int = 3, seed: int = 0) -> SwinTransformer3d:
+    """A seeded two-stage torchvision SwinTransformer3d (patches 2 x 4 x 4, 16 then 32 channels, windows
+    2 x 4 x 4): on T x H x W clips its last stage is T/2 x H/8 x W/8 x 32, channels-last. Not frozen."""
+    torch.manual_seed(seed)
+    return SwinTransformer3d(
+        patch_size=[2, 4, 4],
+        embed_dim=16,
+        depths=[1, 1],
+        num_heads=[1, 2],
+        window_size=[2, 4, 4],
+        stochastic_depth_prob=0.0,
+        num_classes=num_classes,
+    )

@@ -12,8 +12,15 @@ also inside a wrapper module):
   index 0. Only the class token reaches the head and LayerNorm works per token, so after the last
   block's attention no patch token has a gradient; the default layer is the last block's ``norm1``
   (its output still feeds that attention), read as ``cls_tokens`` on the grid ``thw`` the block receives.
-- ``SwinTransformer3d``: ``features`` (the last stage), channels-last N x T' x H' x W' x C; the head
-  average-pools, so every position gets a gradient.
+- ``SwinTransformer3d``: its features are channels-last N x T' x H' x W' x C and its head
+  average-pools, so every position of the last stage gets a gradient. The default layer is the last
+  stage's last block's ``norm1`` (as pytorch-grad-cam advises for Swin): on small Swin3D models trained
+  on a task with known evidence it points at the evidence, while the last stage's output (after that
+  block's window attention has mixed the tokens) did not (docs/methods.md).
+
+Channel-averaged weights (``per_time``, ``global``) discard where a layer's gradient is, and at an
+attention layer's input that is where the attention looks: on MViT's class-token layer prefer
+``elementwise`` (docs/methods.md has the measurements).
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ def grad_cam(
     """Grad-CAM of ``target`` on the output of the module named ``layer``.
 
     layer: dotted module name, e.g. "layer4" (R(2+1)D, R3D, MC3), "mixed_5c" (I3D), "blocks.15.norm1"
-        (MViT-V2-S), "features" (Swin3D). None: the default layer of the first torchvision ``MViT`` or
+        (MViT-V2-S), "features.6.1.norm1" (Swin3D-T). None: the default layer of the first torchvision ``MViT`` or
         ``SwinTransformer3d`` inside ``model``; other models need a layer.
     channel_weights: with G averaged over the named axes,
         'per_time': one weight per channel and time step, mean of G over H' x W' (the reference's);
@@ -101,13 +108,16 @@ def grad_cam(
 
 
 def default_layer(model: nn.Module) -> str | None:
-    """The Grad-CAM layer of the first torchvision ``MViT`` (its last block's ``norm1``) or
-    ``SwinTransformer3d`` (``features``) in ``model``, as a dotted name from ``model``; None if it has neither."""
+    """The Grad-CAM layer of the first torchvision ``MViT`` or ``SwinTransformer3d`` in ``model``: the last
+    block's ``norm1`` (of the last stage, for Swin3D), as a dotted name from ``model``; None if it has neither."""
     for name, module in model.named_modules():
         prefix = f"{name}." if name else ""
         if isinstance(module, MViT):
             return f"{prefix}blocks.{len(module.blocks) - 1}.norm1"
         if isinstance(module, SwinTransformer3d):
+            stage = module.features[-1]
+            if isinstance(stage, nn.Sequential) and len(stage) and hasattr(stage[-1], "norm1"):
+                return f"{prefix}features.{len(module.features) - 1}.{len(stage) - 1}.norm1"
             return f"{prefix}features"
     return None
 

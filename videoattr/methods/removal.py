@@ -21,6 +21,7 @@ other clips of the batch.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ from videoattr.methods.backprop import KINETICS_MEAN, KINETICS_STD
 from videoattr.methods.cost import cost
 from videoattr.methods.perturbation.baseline import fully_perturbed
 from videoattr.methods.polarity import polarity_map
+
+log = logging.getLogger(__name__)
 
 
 def occlusion(
@@ -71,6 +74,11 @@ def occlusion(
         raise VideoAttrError(
             f"Occlusion window {list(window)} is larger than the clip ({t} frames of {h} x {w}): "
             f"set window to at most [{t},{h},{w}]."
+        )
+    if any(d > k and k < s for d, k, s in zip(stride, window, (t, h, w))):
+        raise VideoAttrError(
+            f"Occlusion stride {list(stride)} is longer than the window {list(window)} along an axis the window "
+            "does not cover, so some pixels would never be occluded: set each stride to at most its window."
         )
     _check_common(perturbation, blur_sigma, score, polarity, batch_size)
     positions = math.prod(math.ceil((s - k) / d) + 1 for s, k, d in zip((t, h, w), window, stride))
@@ -171,12 +179,14 @@ def kernel_shap(
 
     Each clip is cut into about ``supervoxels`` supervoxels by scikit-image's ``slic`` on its T x H x W
     volume (colours un-normalised with ``mean`` and ``std``, compared in Lab; ``compactness`` trades
-    colour similarity for compact, box-like supervoxels). KernelSHAP then fits a linear model of the
+    colour similarity for compact, box-like supervoxels; on flat or noisy clips SLIC merges its pieces
+    into few supervoxels, which is logged: raise compactness then). KernelSHAP then fits a linear model of the
     target's score on ``samples`` random coalitions (supervoxels kept; the others replaced by their
     ``perturbation``), drawn with the Shapley kernel; a supervoxel's coefficient estimates its Shapley
     value, spread over its pixels and reduced by ``polarity``. Coalitions come from ``seed`` alone, per
     clip. ``extras['supervoxels']`` holds the N x T x H x W labels. Cost per clip: ``samples`` forward
-    passes and one SLIC segmentation.
+    passes and one SLIC segmentation (a clip SLIC leaves in one piece: 2 passes, its value being the
+    whole change of score).
     Returns ``maps`` N x 1 x T x H x W (score units).
     """
     from captum.attr import KernelShap
@@ -194,26 +204,43 @@ def kernel_shap(
         )
     _check_common(perturbation, blur_sigma, score, polarity, batch_size)
     labels = supervoxel_labels(inputs, mean, std, supervoxels, compactness)
+    counts = (labels.flatten(1).amax(dim=1) + 1).tolist()
+    if min(counts) < supervoxels / 4:
+        log.warning(
+            "SLIC cut the clips into %s supervoxels where about %d were asked (flat or noisy clips): raise "
+            "compactness for more, more regular supervoxels",
+            counts,
+            supervoxels,
+        )
     removed = _removed(inputs, perturbation, blur_sigma)
-    explainer = KernelShap(_scorer(model, score))
-    attributions = []
+    forward = _scorer(model, score)
+    explainer = KernelShap(forward)
+    attributions, passes = [], []
     devices = [inputs.device] if inputs.device.type == "cuda" else []
     for i in range(n):
+        clip = inputs[i : i + 1].detach()
+        if int(labels[i].max()) == 0:  # one supervoxel (a tiny or flat clip): its Shapley value is the whole change
+            with torch.no_grad():
+                scores = forward(torch.cat([clip, removed[i : i + 1]]))[:, int(target[i])]
+            attributions.append((scores[0] - scores[1]).expand_as(clip))
+            passes.append(2)
+            continue
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
             attributions.append(
                 explainer.attribute(
-                    inputs[i : i + 1].detach(),
+                    clip,
                     baselines=removed[i : i + 1],
                     target=int(target[i]),
-                    feature_mask=labels[i : i + 1, None].expand_as(inputs[i : i + 1]),
+                    feature_mask=labels[i : i + 1, None].expand_as(clip),
                     n_samples=samples,
                     perturbations_per_eval=batch_size,
                     show_progress=_show(progress),
                 )
             )
+        passes.append(samples)
     maps = polarity_map(torch.cat(attributions), polarity)
-    return Explanation(maps, extras={"supervoxels": labels.int(), **cost(n, samples)})
+    return Explanation(maps, extras={"supervoxels": labels.int(), **cost(n, torch.tensor(passes))})
 
 
 def supervoxel_labels(
@@ -280,7 +307,9 @@ def _upsample_masks(
     """M x 1 x T' x H' x W' binary grids -> M x T x H x W smooth masks: trilinear upsampling to
     (T' + 1) x (H' + 1) x (W' + 1) cells, then a crop at each mask's shift (M x 3, within one cell)."""
     grid = bits.shape[2:]
-    up = F.interpolate(bits, size=tuple((g + 1) * c for g, c in zip(grid, cells)), mode="trilinear", align_corners=False)
+    up = F.interpolate(
+        bits, size=tuple((g + 1) * c for g, c in zip(grid, cells)), mode="trilinear", align_corners=False
+    )
     t, h, w = size
     return torch.stack([up[k, 0, a : a + t, b : b + h, c : c + w] for k, (a, b, c) in enumerate(shifts.tolist())])
 
