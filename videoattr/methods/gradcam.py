@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.video.mvit import MViT, MultiscaleBlock
+from torchvision.models.video.mvit import MultiscaleBlock, MViT
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from videoattr.choices import CHANNEL_WEIGHTS, GRADCAM_LAYOUTS, GRADCAM_UPSAMPLING
