@@ -129,7 +129,7 @@ def tiny_mvit(
     grid = [frames // 2, size[0] // 4, size[1] // 4]
     blocks = [
         MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], grid if global_kv else [1, 2, 2]),
-        MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2] if not global_kv else [1, 1, 1], [1, 1, 1]),
+        MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2] if not global_kv else [1, 1, 1], [1, 1, 1]),
     ]
     return MViT(
         spatial_size=size,
