@@ -71,6 +71,17 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "ig_steps": (["method=integrated_grad", "method.steps=1"], ["Invalid method.steps=1", "an integer >= 2"]),
     "smoothgrad_stdev": (["method=smooth_grad", "method.stdev=-1"], ["Invalid method.stdev=-1", ">= 0"]),
     "centre_sigma": (["method=centre", "method.sigma_frac=0"], ["Invalid method.sigma_frac=0", "a fraction > 0"]),
+    "gradcam_weights": (
+        ["method=grad_cam", "method.channel_weights=mean"],
+        ["Invalid method.channel_weights=mean", "per_time, global, elementwise"],
+    ),
+    "gradcam_grid": (["method=grad_cam", "method.token_grid=[8,7]"], ["Invalid method.token_grid=[8,7]", "[T',H',W']"]),
+    "occlusion_window": (["method=occlusion", "method.window=[8,0,16]"], ["Invalid method.window=[8,0,16]", ">= 1"]),
+    "rise_keep": (["method=rise", "method.keep=1"], ["Invalid method.keep=1", "a probability in (0, 1)"]),
+    "shap_perturbation": (
+        ["method=kernel_shap", "method.perturbation=noise"],
+        ["Invalid method.perturbation=noise", "blur, fade, mean"],
+    ),
     "model_std": (["model.std=[0.2,0.2,0]"], ["Invalid model.std=[0.2,0.2,0.0]", "3 numbers > 0"]),
     "model_crop": (["model.crop=[112]"], ["Invalid model.crop=[112]", "[height,width]"]),
     "trainer_devices": (["trainer.devices=abc"], ["Invalid trainer.devices=abc", "a list of indices"]),
