@@ -6,8 +6,8 @@ last block (docs/methods.md: on MViTs whose first attention mixes all tokens, no
 reliably).
 
 Measured (CPU, torch 2.14): Swin3D per_time pointing 0.78 / energy 0.072, elementwise 0.74 / 0.072; MViT
-per_time 0.29 / 0.066, elementwise 0.67 / 0.21; a random map: 0.13 / 0.031. Training takes 3.5 s (Swin3D) and 11 s (MViT)
-on one CPU thread (8 s and 24 s when the machine was busy), hence the slow tier."""
+per_time 0.29 / 0.066, elementwise 0.67 / 0.21; a random map: 0.13 / 0.031. Training takes 3.5 s (Swin3D)
+and 11 s (MViT) on one CPU thread (8 s and 24 s when the machine was busy), hence the slow tier."""
 
 import pytest
 import torch
