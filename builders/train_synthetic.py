@@ -1,6 +1,11 @@
-"""Train the synthetic-world 3D CNN, check it, and write its checkpoint.
+"""Train the synthetic-world 3D CNN (or its MViT), check it, and write its checkpoint.
 
     OMP_NUM_THREADS=2 python builders/train_synthetic.py --seed 0 --out videoattr/assets/synthetic/model.pt
+    OMP_NUM_THREADS=2 python builders/train_synthetic.py --arch mvit   # videoattr/assets/synthetic/mvit.pt
+
+``--arch`` picks the network: ``cnn``, the 3D CNN of conf/model/synthetic.yaml, or ``mvit``, the small
+torchvision MViT of conf/model/synthetic_mvit.yaml; each has its own default steps, learning rate and
+output file. Both are trained and checked the same way.
 
 The model must have no default class: a clip without visible evidence belongs to no class. So a
 third of the training clips carry no evidence (the red disk removed, the clip fully blurred with
@@ -27,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from videoattr.methods.perturbation.pyramid import blur
-from videoattr.models.synthetic import SyntheticNet
+from videoattr.models.synthetic import SyntheticNet, synthetic_mvit
 from videoattr.synthetic import CLASSES, normalise, render_clip
 
 # What a training clip shows, cycling with its index: evidence twice as often as no evidence.
@@ -36,6 +41,11 @@ NO_EVIDENCE = ("blurred", "faded", "removed")
 MAX_BLUR = 20.0
 SHIPPED_SEED, SHIPPED_PER_CLASS = 100, 2
 MIN_ACCURACY, MAX_PROBABILITY = 0.99, 0.35
+# Per architecture: the network (of the number of classes) and the defaults of --steps, --lr and --out.
+ARCHS = {
+    "cnn": (SyntheticNet, {"steps": 400, "lr": 3e-3, "out": Path("videoattr/assets/synthetic/model.pt")}),
+    "mvit": (synthetic_mvit, {"steps": 600, "lr": 1e-3, "out": Path("videoattr/assets/synthetic/mvit.pt")}),
+}
 
 
 def clip_of_kind(rng: np.random.Generator, label: int, kind: str) -> torch.Tensor:
@@ -72,9 +82,9 @@ class TrainingClips(Dataset):
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self, lr: float, steps: int):
+    def __init__(self, net: torch.nn.Module, lr: float, steps: int):
         super().__init__()
-        self.net = SyntheticNet(len(CLASSES))
+        self.net = net
         self.lr, self.steps = lr, steps
 
     def training_step(self, batch: dict, _) -> torch.Tensor:
@@ -116,19 +126,29 @@ def evaluate(net: torch.nn.Module, clips: list[tuple[np.random.Generator, int]])
     return {"accuracy": correct / len(clips), **{f"max_prob_{k}": v for k, v in worst.items()}}
 
 
+def by_arch(key: str) -> str:
+    """The help of an option whose default depends on --arch."""
+    return "default: " + ", ".join(f"{defaults[key]} ({arch})" for arch, (_, defaults) in ARCHS.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=ARCHS, default="cnn")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, help=by_arch("steps"))
     parser.add_argument("--batch-size", type=int, default=18)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, help=by_arch("lr"))
     parser.add_argument("--held-out", type=int, default=200)
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("videoattr/assets/synthetic/model.pt"))
+    parser.add_argument("--out", type=Path, help=by_arch("out"))
     args = parser.parse_args()
+    make_net, defaults = ARCHS[args.arch]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     pl.seed_everything(args.seed)
-    model = Classifier(args.lr, args.steps)
+    model = Classifier(make_net(len(CLASSES)), args.lr, args.steps)
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False)
     train = TrainingClips(args.steps * args.batch_size, seed=args.seed)
     trainer.fit(model, DataLoader(train, args.batch_size, num_workers=args.workers))

@@ -3,21 +3,25 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from torchvision.models.video import MViT
 
 import videoattr
 from benchmarks.reference import gaussian_blur
 from helpers import ROOT
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
+from videoattr.models.synthetic import SyntheticNet
 from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
 CLIPS = videoattr.ASSETS / "synthetic" / "clips"
+# The trained models of the world: config name -> (network class, committed checkpoint, Grad-CAM layer).
+TRAINED = {"synthetic": (SyntheticNet, "model.pt", "layer4"), "synthetic_mvit": (MViT, "mvit.pt", None)}
 
 
-@pytest.fixture(scope="module")
-def model():
-    net, spec = load_model(OmegaConf.load(ROOT / "conf" / "model" / "synthetic.yaml"))
+@pytest.fixture(scope="module", params=list(TRAINED))
+def model(request):
+    net, spec = load_model(OmegaConf.load(ROOT / "conf" / "model" / f"{request.param}.yaml"))
     return net, spec
 
 
@@ -74,7 +78,7 @@ def test_video_round_trip_is_lossless(tmp_path):
 
 def test_shipped_clips_decode_with_masks_and_are_classified(model):
     net, spec = model
-    assert spec.class_names == list(CLASSES) and spec.gradcam_layer == "layer4"
+    assert spec.class_names == list(CLASSES) and spec.gradcam_layer == TRAINED[spec.name][2]
     videos = sorted(CLIPS.glob("*.mp4"))
     assert len(videos) >= 6 and {v.name.split("-")[0] for v in videos} == set(CLASSES)
     clips, labels = [], []
@@ -88,13 +92,20 @@ def test_shipped_clips_decode_with_masks_and_are_classified(model):
     assert predict(net, torch.stack(clips)).tolist() == labels
 
 
-def test_model_is_small_and_accurate_on_fresh_clips(model):
-    net, _ = model
-    assert (videoattr.ASSETS / "synthetic" / "model.pt").stat().st_size < 1_000_000
+@pytest.fixture(scope="module")
+def fresh_clips() -> tuple[torch.Tensor, torch.Tensor]:
+    """100 fresh clips and their labels (drawn once for every model)."""
     fresh = SyntheticClips(100, seed=12345)
     items = [fresh[i] for i in range(len(fresh))]
-    clips = torch.stack([item["clip"] for item in items])
-    targets = torch.tensor([item["target"] for item in items])
+    return torch.stack([item["clip"] for item in items]), torch.tensor([item["target"] for item in items])
+
+
+def test_model_is_small_and_accurate_on_fresh_clips(model, fresh_clips):
+    net, spec = model
+    kind, checkpoint, _ = TRAINED[spec.name]
+    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 100_000
+    assert (videoattr.ASSETS / "synthetic" / checkpoint).stat().st_size < 1_000_000
+    clips, targets = fresh_clips
     assert (predict(net, clips) == targets).float().mean() >= 0.99
 
 
@@ -104,9 +115,9 @@ def evidence_free(clip: torch.Tensor, removed: torch.Tensor) -> dict[str, torch.
     return {"blurred": blurred, "faded": torch.zeros_like(clip), "removed": removed}
 
 
-def test_model_has_no_default_class(model):
-    """A clip without visible evidence belongs to no class: every class probability <= 0.35 (of 4)."""
-    net, _ = model
+@pytest.fixture(scope="module")
+def evidence_free_cases() -> list[dict[str, torch.Tensor]]:
+    """The shipped clips and 12 fresh ones, each fully blurred, fully faded and without its disk."""
     shipped = sorted(CLIPS.glob("*.mp4"))
     cases = []
     for video in shipped:  # written by make_synthetic_clips.py from (seed 100, label, i)
@@ -123,9 +134,15 @@ def test_model_has_no_default_class(model):
         rng.bit_generator.state = state
         removed, _, _ = render_clip(rng, label, with_target=False)
         cases.append(evidence_free(normalise(frames), normalise(removed)))
+    return cases
+
+
+def test_model_has_no_default_class(model, evidence_free_cases):
+    """A clip without visible evidence belongs to no class: every class probability <= 0.35 (of 4)."""
+    net, _ = model
     for kind in ("blurred", "faded", "removed"):
         with torch.no_grad():
-            probs = net(torch.stack([case[kind] for case in cases])).softmax(dim=1)
+            probs = net(torch.stack([case[kind] for case in evidence_free_cases])).softmax(dim=1)
         assert probs.max() <= 0.35, (kind, probs.max().item())
 
 

@@ -1,4 +1,4 @@
-"""The small 3D CNN that solves the synthetic world (``videoattr.synthetic``)."""
+"""The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN and an MViT."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.models.video import MViT
+from torchvision.models.video.mvit import MSBlockConfig
 
 from videoattr.errors import VideoAttrError
 from videoattr.models.checkpoints import load_weights
@@ -36,13 +38,46 @@ class SyntheticNet(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
 
-def build(checkpoint: str | None = None, num_classes: int = 4) -> SyntheticNet:
-    """The network, with the weights of ``checkpoint`` (a file written by builders/train_synthetic.py)."""
-    net = SyntheticNet(num_classes)
+def synthetic_mvit(num_classes: int = 4) -> MViT:
+    """A two-block torchvision MViT (v1 style: absolute position embeddings, class token) for the world.
+
+    Input N x 3 x 16 x 112 x 112 (normalised). The patch embedding (kernel 3 x 7 x 7, stride 2 x 4 x 4)
+    gives 8 x 28 x 28 tokens of 24 channels; block 0 pools the queries to 8 x 14 x 14 and widens to
+    48 channels (keys and values pooled to 8 x 7 x 7); block 1 keeps 8 x 14 x 14 tokens (keys and
+    values 8 x 7 x 7). The class token's final state gives N x ``num_classes`` logits.
+    """
+    blocks = [
+        MSBlockConfig(1, 24, 48, kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3], stride_q=[1, 2, 2], stride_kv=[1, 4, 4]),
+        MSBlockConfig(2, 48, 48, kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3], stride_q=[1, 1, 1], stride_kv=[1, 2, 2]),
+    ]
+    return MViT(
+        spatial_size=(112, 112),
+        temporal_size=16,
+        block_setting=blocks,
+        residual_pool=False,
+        residual_with_cls_embed=True,
+        rel_pos_embed=False,
+        proj_after_attn=False,
+        dropout=0.0,
+        num_classes=num_classes,
+    )
+
+
+def _fill(net: nn.Module, checkpoint: str | None, name: str, script: str) -> nn.Module:
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
             raise VideoAttrError(
-                f"Synthetic checkpoint {checkpoint} does not exist: run builders/train_synthetic.py or fix model.checkpoint."
+                f"Synthetic checkpoint {checkpoint} does not exist: run {script} or fix model.checkpoint."
             )
-        load_weights(net, None, checkpoint, name="synthetic")
+        load_weights(net, None, checkpoint, name=name)
     return net
+
+
+def build(checkpoint: str | None = None, num_classes: int = 4) -> SyntheticNet:
+    """The network, with the weights of ``checkpoint`` (a file written by builders/train_synthetic.py)."""
+    return _fill(SyntheticNet(num_classes), checkpoint, "synthetic", "builders/train_synthetic.py")
+
+
+def build_mvit(checkpoint: str | None = None, num_classes: int = 4) -> MViT:
+    """The MViT, with the weights of ``checkpoint`` (written by builders/train_synthetic.py --arch mvit)."""
+    return _fill(synthetic_mvit(num_classes), checkpoint, "synthetic_mvit", "builders/train_synthetic.py --arch mvit")
