@@ -1,6 +1,5 @@
-"""Lightning DDP (gloo processes on the CPU) gives every rank the masks of a one-process fit, whatever
-the number of processes against the number of (clip, area) pairs: fewer pairs than processes (ranks
-that own no pair), and pair counts that the processes do not divide."""
+"""Lightning DDP (gloo processes on the CPU) gives every rank the masks of a one-process fit, whatever the number of processes against the number of (clip, area) pairs: fewer pairs than processes
+(ranks that own no pair), and pair counts that the processes do not divide."""
 
 from __future__ import annotations
 
@@ -44,11 +43,13 @@ def test_ddp_ranks_end_with_the_single_process_masks(ddp_fits, processes, case):
     single = ddp_check.fit(case)
     for rank in range(processes):
         saved = np.load(ddp_fits / f"{case}_rank{rank}.npz")
+        # The gradients are summed exactly; what is left is the float rounding of a forward pass over
+        # fewer clips than the one-process batch (1 ulp of a probability, none measured in the masks).
         np.testing.assert_allclose(saved["maps"], single.maps.numpy(), atol=1e-6, rtol=0)
-        np.testing.assert_allclose(saved["prob_preserved"], single.extras["prob_preserved"], atol=1e-6)
-        np.testing.assert_allclose(saved["prob_deleted"], single.extras["prob_deleted"], atol=1e-6)
+        np.testing.assert_allclose(saved["prob_preserved"], single.extras["prob_preserved"], atol=1e-6, rtol=0)
+        np.testing.assert_allclose(saved["prob_deleted"], single.extras["prob_deleted"], atol=1e-6, rtol=0)
         for key, values in single.extras["history"].items():
-            np.testing.assert_allclose(saved[f"history_{key}"], values, atol=1e-5, rtol=1e-5)
+            np.testing.assert_allclose(saved[f"history_{key}"], values, atol=0, rtol=1e-6)
     assert np.all(single.extras["history"]["core"][..., ddp_check.OPTIONS["core_start"] :] > 0)
 
 

@@ -47,6 +47,11 @@ def one_line(err: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class RankFailed(Exception):
+    """A process of a multi-process (DDP) run stopped with an error; ``run.py`` prints this one line
+    (the process's own error is above it) and exits with status 1."""
+
+
 class OutputError(VideoAttrError):
     """The run directory cannot take a result file (a file in its place, no permission, a full disk):
     the run stops, whatever ``fail_fast`` says."""

@@ -6,6 +6,7 @@ as ``run.py`` composes them, ``python run.py`` as a subprocess, and a tiny netwo
 
 from __future__ import annotations
 
+import builtins
 import os
 import subprocess
 import sys
@@ -111,3 +112,24 @@ def tiny_net(num_classes: int = 5) -> nn.Module:
         nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, num_classes)
     )
     return net.eval().requires_grad_(False)
+
+
+class Picky(nn.Module):
+    """A classifier (a linear map of the channel means, ``classes`` outputs) that fails on bright clips:
+    it raises ``error`` (a name of a builtin exception) when a clip of its batch has a mean above
+    ``limit`` after normalisation, always or with ``in_fit`` only with autograd on (inside a
+    perturbation fit). ``python run.py model=custom model.target=helpers.Picky`` with tests/ on the path."""
+
+    def __init__(self, limit: float = 1.0, error: str = "RuntimeError", in_fit: bool = False, classes: int = 4):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc, self.limit, self.error, self.in_fit = nn.Linear(3, classes), limit, error, in_fit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = x.mean(dim=(2, 3, 4))
+        bright = means.mean(dim=1) > self.limit
+        if bright.any() and (torch.is_grad_enabled() or not self.in_fit):
+            raise getattr(builtins, self.error)(
+                f"Picky cannot take clip {int(bright.nonzero()[0])} of a batch of {len(x)}"
+            )
+        return self.fc(means)

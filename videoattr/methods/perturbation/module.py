@@ -2,9 +2,11 @@
 
 Pair q = clip * A + area. The energy is a sum of per-pair terms and SGD acts per element, so every
 pair follows the trajectory it would follow alone. Under DDP every rank holds all masks (same
-initialisation) but computes the energy only of the pairs it owns (q % world_size == rank), scaled
-by world_size: DDP's gradient average then gives every rank the full single-process gradient, the
-optimisers stay in lockstep, and every rank ends with all the final masks. Any number of pairs
+initialisation) but computes the energy only of the pairs it owns (q % world_size == rank); the
+ranks' gradients are summed (a DDP communication hook in place of DDP's average), and as every mask
+element gets its gradient from one rank and zeros from the others, every rank gets the single-process
+gradient to the bit: the optimisers stay in lockstep, and every rank ends with all the final masks
+(under another data-parallel strategy, which averages, the energy is scaled by world_size). Any number of pairs
 works with any number of ranks: a rank that owns no pair (more ranks than pairs) runs no forward
 pass but still takes part in every collective (its loss is 0 x the masks, its gradient zeros).
 
@@ -20,6 +22,7 @@ import math
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -42,6 +45,12 @@ TERMS = ("reward", "regulariser", "core", "prob")
 
 class PairFailure(VideoAttrError):
     """The classifier failed on a clip of the fit, on this rank or on another: every rank raises it."""
+
+
+def sum_gradients(state, bucket):
+    """DDP communication hook: the ranks' gradients summed (not averaged). No annotations: DDP checks
+    them by identity."""
+    return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda fut: fut.value()[0])
 
 
 def owned_pairs(total: int, rank: int, world_size: int) -> torch.Tensor:
@@ -123,6 +132,13 @@ class PerturbationFit(pl.LightningModule):
             else fade_pyramid(clips, self.opts.levels)
         )
         self.owned = owned_pairs(self.masks.shape[0], self.global_rank, self.trainer.world_size).to(self.device)
+        self.gradient_scale = 1
+        if self.trainer.world_size > 1:
+            wrapped = self.trainer.strategy.model
+            if isinstance(wrapped, DistributedDataParallel):
+                wrapped.register_comm_hook(None, sum_gradients)
+            else:
+                self.gradient_scale = self.trainer.world_size
         self.shuffle = torch.Generator(device=self.device)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
@@ -194,7 +210,7 @@ class PerturbationFit(pl.LightningModule):
             )
         if not len(pairs):
             return self.masks.sum() * 0.0  # this rank's share of DDP's gradient all-reduce: zeros
-        return energy.sum() * self.trainer.world_size
+        return energy.sum() * self.gradient_scale
 
     def no_terms(self) -> dict[str, torch.Tensor]:
         """The energy terms of no pair: empty tensors."""

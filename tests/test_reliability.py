@@ -1,0 +1,270 @@
+"""One bad clip never stops a run, a bad output location is one line, and the terminal stays quiet.
+
+In process (fast): the boundary between a clip's failure and a bug, a batch the model fails on
+explained again clip by clip (before and inside a perturbation fit), a full disk while writing, the
+temporary files of a killed run, decoder messages captured at the file-descriptor level.
+Through ``python run.py`` (slow): run directories that cannot be written, the quiet terminal and its
+switch, a multi-process (DDP) run equal to a one-process one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers import compose_config, write_video_file
+from videoattr import outputs
+from videoattr.errors import OutputError, VideoAttrError, is_clip_error, reason
+from videoattr.outputs import RunStore, atomic_write
+from videoattr.terminal import decoder_messages, decoder_reason
+
+
+def noise(seed: int, frames: int = 8, level: int | None = None) -> np.ndarray:
+    """T x 32 x 32 x 3 frames: random pixels, or all at ``level`` (a bright clip: 250)."""
+    if level is not None:
+        return np.full((frames, 32, 32, 3), level, dtype=np.uint8)
+    return np.random.default_rng(seed).integers(0, 256, (frames, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """up-a, up-b (bright: Picky fails on it), up-c: three 8-frame 32 x 32 videos; and classes.txt."""
+    base = tmp_path_factory.mktemp("picky")
+    write_video_file(base / "clips" / "up-a.mp4", noise(0))
+    write_video_file(base / "clips" / "up-b.mp4", noise(1, level=250))
+    write_video_file(base / "clips" / "up-c.mp4", noise(2))
+    (base / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    return base
+
+
+def picky_config(base: Path, *extra: str):
+    return compose_config(
+        [
+            "model=custom",
+            "model.target=helpers.Picky",
+            f"model.classes={base / 'classes.txt'}",
+            "model.num_frames=4",
+            "model.resize=[32,32]",
+            "model.crop=[32,32]",
+            "model.mean=[0.5,0.5,0.5]",
+            "model.std=[0.25,0.25,0.25]",
+            "dataset=videos",
+            f"dataset.root={base / 'clips'}",
+            "dataset.batch_size=3",
+            "metrics.groups=[]",
+            "figures=false",
+            "trainer.enable_progress_bar=false",
+            *extra,
+        ]
+    )
+
+
+def run_job(cfg, run_dir: Path):
+    from videoattr.runner import Job
+
+    job = Job(cfg, run_dir)
+    job.run()
+    return job
+
+
+def errors_of(run_dir: Path) -> dict[str, tuple[str, str]]:
+    table = pd.read_csv(run_dir / "errors.csv")
+    assert list(table.columns) == ["clip", "stage", "error", "path"]
+    return {row.clip: (row.stage, row.error) for row in table.itertuples()}
+
+
+def hidden_files(run_dir: Path) -> list[Path]:
+    return [p for p in run_dir.rglob(".*") if p.name != ".hydra"]
+
+
+# ---------------------------------------------------------------- which errors are a clip's
+
+
+@pytest.mark.parametrize(
+    "error, clip",
+    [
+        (VideoAttrError("x"), True),
+        (RuntimeError("CUDA out of memory"), True),
+        (torch.OutOfMemoryError("out of memory"), True),
+        (ValueError("bad shape"), True),
+        (OSError(errno.EIO, "I/O error"), True),
+        (EOFError(), True),
+        (zipfile.BadZipFile("bad"), True),
+        (OutputError("x"), False),
+        (OSError(errno.ENOSPC, "No space left on device"), False),
+        (OSError(errno.EROFS, "Read-only file system"), False),
+        (NotImplementedError(), False),
+        (torch.distributed.DistBackendError("Connection closed by peer"), False),
+        (TypeError("bug"), False),
+        (AttributeError("bug"), False),
+        (KeyError("bug"), False),
+        (IndexError("bug"), False),
+        (AssertionError("bug"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_a_clip_error_is_the_datas_or_the_models_never_a_bug(error, clip):
+    assert is_clip_error(error) is clip
+
+
+def test_the_reason_of_a_failure_is_one_line():
+    assert reason(VideoAttrError("Clip x is bad: fix it.")) == "Clip x is bad: fix it."
+    assert reason(RuntimeError("shape mismatch.\n  at line 3")) == "RuntimeError: shape mismatch"
+
+
+# ---------------------------------------------------------------- a batch with a bad clip
+
+
+def test_a_model_error_fails_only_its_clip_of_the_batch(clips, tmp_path):
+    """The batch's forward pass fails on up-b: the three clips are scored again one by one."""
+    job = run_job(picky_config(clips, "method=grad"), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["up-a.npz", "up-c.npz"]
+    assert errors_of(tmp_path) == {"up-b": ("model", "RuntimeError: Picky cannot take clip 0 of a batch of 1")}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["clips_done"], summary["clips_failed"], summary["clips_failed_by_stage"]) == (2, 1, {"model": 1})
+    assert len(job.errors) == 1
+
+
+@pytest.mark.slow
+def test_a_model_error_inside_a_fit_fails_only_its_clip(clips, tmp_path):
+    """Picky fails on up-b only with autograd on: the 3-clip fit fails (PairFailure) and is fitted again
+    clip by clip; the good clips' masks equal those of a run without the bad clip."""
+    fit = ["method=3d_ep", "method.iterations=3", "method.sigma=11", "method.compile=false", "+model.net.in_fit=true"]
+    run_job(picky_config(clips, *fit), tmp_path / "all")
+    assert errors_of(tmp_path / "all") == {
+        "up-b": ("explain", "RuntimeError: Picky cannot take clip 0 of a batch of 1")
+    }
+    alone = tmp_path / "alone"
+    run_job(picky_config(clips, *fit, "dataset.clips=[up-a,up-c]"), alone)
+    for name in ("up-a", "up-c"):
+        with (
+            np.load(tmp_path / "all" / "clips" / f"{name}.npz") as got,
+            np.load(alone / "clips" / f"{name}.npz") as want,
+        ):
+            np.testing.assert_array_equal(got["maps"], want["maps"])
+
+
+def test_a_bug_in_the_model_stops_the_run(clips, tmp_path):
+    with pytest.raises(TypeError, match="Picky cannot take clip"):
+        run_job(picky_config(clips, "method=grad", "+model.net.error=TypeError"), tmp_path)
+
+
+def test_fail_fast_stops_at_the_model_error_with_its_traceback(clips, tmp_path):
+    with pytest.raises(RuntimeError, match="Picky cannot take clip 0 of a batch of 1"):
+        run_job(picky_config(clips, "method=grad", "fail_fast=true", "dataset.batch_size=1"), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["up-a.npz"]  # the clip before it
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def test_a_full_disk_stops_the_run_in_one_sentence_and_leaves_no_partial_file(clips, tmp_path, monkeypatch):
+    """The second clip's .npz cannot be written: the run stops with an OutputError naming that file;
+    the first clip stays done, nothing half written remains, no table claims a result; a rerun resumes."""
+    save = np.savez_compressed
+    calls = []
+
+    def full_after_one(file, **arrays):
+        calls.append(file)
+        if len(calls) == 2:
+            Path(file).write_bytes(b"half")  # what a full disk leaves before the error
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(file, **arrays)
+
+    monkeypatch.setattr(outputs.np, "savez_compressed", full_after_one)
+    with pytest.raises(OutputError) as caught:
+        run_job(picky_config(clips, "method=grad", "dataset.clips=[up-a,up-c]"), tmp_path)
+    assert str(caught.value) == (
+        f"Could not write {tmp_path / 'clips' / 'up-c.npz'} (No space left on device): free space on its disk "
+        "or fix its permissions, then rerun the same command to resume."
+    )
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["up-a.npz"]
+    assert hidden_files(tmp_path) == []
+    assert not any((tmp_path / name).exists() for name in ("results.csv", "errors.csv", "summary.json"))
+    monkeypatch.setattr(outputs.np, "savez_compressed", save)
+    run_job(picky_config(clips, "method=grad", "dataset.clips=[up-a,up-c]"), tmp_path)
+    assert sorted(pd.read_csv(tmp_path / "results.csv")["clip"]) == ["up-a", "up-c"]
+
+
+def test_a_rerun_removes_the_temporary_files_of_a_killed_run_and_a_stale_errors_table(tmp_path):
+    store = RunStore(tmp_path, "abc")
+    (tmp_path / "clips").mkdir()
+    left = [tmp_path / "clips" / ".up-a.npz.k2x_9QzA.npz", tmp_path / ".results.csv.abcdefgh.csv"]
+    for path in left:
+        path.write_bytes(b"half")
+    kept = tmp_path / "figures" / "up-b.png"
+    kept.parent.mkdir()
+    kept.write_bytes(b"x")
+    store.remove_temporary()
+    assert not any(path.exists() for path in left) and kept.exists()
+    (tmp_path / "errors.csv").write_text("clip,error\nup-a,old\n")
+    store.write_tables([], {})
+    assert not (tmp_path / "errors.csv").exists()
+
+
+def test_result_files_get_the_permissions_of_an_ordinary_file(tmp_path):
+    atomic_write(tmp_path / "a.txt", lambda tmp: tmp.write_text("x"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ---------------------------------------------------------------- decoder messages
+
+
+def test_decoder_lines_are_kept_for_the_error_and_other_lines_pass(capfd):
+    with decoder_messages() as lines:
+        os.write(2, b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55fe64f6a880] moov atom not found\n")
+        os.write(2, b"[18:54:28] /src/video/video_reader.cc:83: ERROR opening: /x/a.mp4, Invalid data found\n")
+        os.write(2, b"something else\n")
+    assert capfd.readouterr().err == "something else\n"
+    assert decoder_reason(lines, "/x/a.mp4") == "moov atom not found; Invalid data found"
+
+
+def test_a_corrupt_video_prints_nothing_and_fails_with_decords_reason(tmp_path, capfd):
+    from videoattr.data.readers import open_clip
+
+    path = tmp_path / "up-bad.mp4"
+    path.write_bytes(b"\x00garbage" * 512)
+    with pytest.raises(VideoAttrError) as caught:
+        open_clip(path)
+    assert capfd.readouterr().err == ""
+    assert str(caught.value) == (
+        f"{path} could not be decoded (moov atom not found; Invalid data found when processing input): "
+        "re-encode it or remove it from the folder."
+    )
+
+
+def test_threads_decoding_at_once_lose_no_line(tmp_path, capfd):
+    """Other threads' stderr lines written while one decodes reach stderr, once each."""
+    from videoattr.data.readers import open_clip
+
+    path = tmp_path / "up-bad.mp4"
+    path.write_bytes(b"\x00garbage" * 512)
+    failures = []
+
+    def decode(i: int) -> None:
+        for _ in range(5):
+            os.write(2, f"thread {i}\n".encode())
+            try:
+                open_clip(path)
+            except VideoAttrError as err:
+                failures.append(str(err))
+
+    threads = [threading.Thread(target=decode, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == sorted(f"thread {i}" for i in range(4) for _ in range(5))
+    assert len(failures) == 20 and all("(moov atom not found; Invalid data found" in f for f in failures)
