@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import compose_config, write_video_file
+from helpers import ROOT, compose_config, run_cli, write_video_file
 from videoattr import outputs
 from videoattr.errors import OutputError, VideoAttrError, is_clip_error, reason
 from videoattr.outputs import RunStore, atomic_write
@@ -268,3 +269,190 @@ def test_threads_decoding_at_once_lose_no_line(tmp_path, capfd):
     err = capfd.readouterr().err
     assert sorted(err.splitlines()) == sorted(f"thread {i}" for i in range(4) for _ in range(5))
     assert len(failures) == 20 and all("(moov atom not found; Invalid data found" in f for f in failures)
+
+
+# ---------------------------------------------------------------- through run.py (slow)
+
+PICKY = [
+    "model=custom",
+    "model.target=helpers.Picky",
+    "model.num_frames=4",
+    "model.resize=[32,32]",
+    "model.crop=[32,32]",
+    "model.mean=[0.5,0.5,0.5]",
+    "model.std=[0.25,0.25,0.25]",
+    "dataset=videos",
+]
+# tests/ on the path of the run: helpers.Picky
+PICKY_ENV = {"PYTHONPATH": str(ROOT / "tests")}
+
+
+def last_line(out) -> str:
+    return out.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def locations(tmp_path_factory):
+    """A file where the run directory goes, a directory below a file, a sweep directory that is a file,
+    and a sweep whose second job's directory is a file."""
+    base = tmp_path_factory.mktemp("locations")
+    (base / "a_file").write_text("x")
+    (base / "sweep").mkdir()
+    (base / "sweep" / "grad_x_input").write_text("x")
+    fast = ["method=grad", "dataset.limit=1", "metrics.groups=[]", "figures=false"]
+    runs = {
+        "file": [*fast, f"hydra.run.dir={base / 'a_file'}"],
+        "below_a_file": [*fast, f"hydra.run.dir={base / 'a_file' / 'run'}"],
+        "sweep_file": ["-m", *fast, f"hydra.sweep.dir={base / 'a_file'}"],
+        "sweep_job_file": [
+            "-m",
+            *fast,
+            "method=grad,grad_x_input",
+            f"hydra.sweep.dir={base / 'sweep'}",
+            "hydra.sweep.subdir=${method.name}",
+        ],
+    }
+    with ThreadPoolExecutor(2) as pool:
+        futures = {name: pool.submit(run_cli, *args, cwd=base, check=False) for name, args in runs.items()}
+        return base, {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, path, why, key",
+    [
+        ("file", "a_file", "File exists: it is a file", "hydra.run.dir"),
+        ("below_a_file", "a_file/run", "Not a directory", "hydra.run.dir"),
+        ("sweep_file", "a_file", "File exists: it is a file", "hydra.sweep.dir"),
+        ("sweep_job_file", "sweep/grad_x_input", "File exists: it is a file", "hydra.sweep.dir"),
+    ],
+)
+def test_a_run_directory_that_cannot_be_written_is_one_line(locations, case, path, why, key):
+    base, outs = locations
+    out = outs[case]
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.strip() == (
+        f"error: Cannot write {base / path} ({why}): set {key} to a folder you can write, on a disk with free space."
+    )
+    assert (base / "a_file").read_text() == "x" and (base / "sweep" / "grad_x_input").read_text() == "x"
+
+
+# Lightning's banners and tip, torch's warning, decord's C++ log line and FFmpeg's ("[mov,mp4,... @ 0x...]")
+NOISE = (
+    "GPU available",
+    "TPU available",
+    "litlogger",
+    "Tip:",
+    "CUDA_HOME",
+    "ERROR opening",
+    "video_reader.cc",
+    "[mov,",
+)
+
+
+@pytest.fixture(scope="module")
+def terminal(tmp_path_factory):
+    """The same run (a good clip and a corrupt one, 3D-EP compiled) quiet by default, with verbose=true,
+    and with VIDEOATTR_VERBOSE=1."""
+    base = tmp_path_factory.mktemp("terminal")
+    write_video_file(base / "clips" / "up-a.mp4", noise(0))
+    (base / "clips" / "up-bad.mp4").write_bytes(b"\x00garbage" * 512)
+    (base / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    args = [*PICKY, f"model.classes={base / 'classes.txt'}", f"dataset.root={base / 'clips'}", "method=3d_ep"]
+    args += ["method.iterations=2", "method.sigma=11", "metrics.groups=[]", "figures=false"]
+    runs = {"quiet": ([], {}), "verbose": (["verbose=true"], {}), "env": ([], {"VIDEOATTR_VERBOSE": "1"})}
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            name: pool.submit(
+                run_cli, *args, *extra, f"hydra.run.dir={base / name}", cwd=base, env={**PICKY_ENV, **env}
+            )
+            for name, (extra, env) in runs.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.slow
+def test_a_default_run_prints_what_matters_only(terminal):
+    out = terminal["quiet"]
+    printed = out.stdout + out.stderr
+    assert [n for n in NOISE if n in printed] == []
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    bad = [line for line in lines if "clip up-bad failed: " in line]
+    assert len(bad) == 1 and bad[0].endswith(
+        "up-bad.mp4 could not be decoded (moov atom not found; Invalid data found when processing input): "
+        "re-encode it or remove it from the folder."
+    )
+    assert "Epoch 0/0" in out.stdout  # the progress bar stays
+    assert lines[-2] == "Explained 1 clip(s) with 3d_ep on custom; 1 failed (errors.csv)."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("switch", ["verbose", "env"])
+def test_verbose_shows_what_the_libraries_print(terminal, switch):
+    from torch.utils import cpp_extension
+
+    out = terminal[switch]
+    printed = out.stdout + out.stderr
+    shown = ["GPU available", "TPU available", "litlogger", "ERROR opening", "video_reader.cc", "[mov,"]
+    # torch warns about CUDA_HOME where it finds one but no CUDA runtime (as on a CPU machine with CUDA tools)
+    if cpp_extension.CUDA_HOME is not None and not torch.cuda.is_available():
+        shown.append("CUDA_HOME")
+    assert [n for n in shown if n not in printed] == []
+    assert "ERROR opening" in out.stderr  # decord's own line, on stderr as it prints it
+
+
+@pytest.fixture(scope="module")
+def ddp_and_single(tmp_path_factory):
+    """The same 3D-EP run (two areas, batches of 2 clips) in one process and in 3 gloo processes.
+    Clips: a, b (bright: the model fails on it on rank 1 only), c, d (corrupt), e, f. With 3 processes
+    the batches are [a] (b failed), [c, e] (d failed) and [f], the last and smaller: 2, 4 and 2 (clip,
+    area) pairs on 3 ranks, so fewer pairs than ranks and counts the ranks do not divide."""
+    base = tmp_path_factory.mktemp("ddp_run")
+    for i, name in enumerate("acef"):
+        write_video_file(base / "clips" / f"up-{name}.mp4", noise(i))
+    write_video_file(base / "clips" / "up-b.mp4", noise(9, level=250))
+    (base / "clips" / "up-d.mp4").write_bytes(b"\x00garbage" * 512)
+    (base / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    args = [*PICKY, f"model.classes={base / 'classes.txt'}", "+model.net.rank=1", f"dataset.root={base / 'clips'}"]
+    args += ["dataset.batch_size=2", "method=3d_ep", "method.iterations=3", "method.sigma=11", "method.compile=false"]
+    args += ["area=[0.05,0.1]", "metrics.groups=[faithfulness]", "figures=false"]
+    ddp = ["trainer.devices=3", "trainer.strategy=ddp", "trainer.accelerator=cpu"]
+    runs = {"single": [], "ddp": ddp}
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            name: pool.submit(run_cli, *args, *extra, f"hydra.run.dir={base / name}", cwd=base, env=PICKY_ENV)
+            for name, extra in runs.items()
+        }
+        return {name: (future.result(), base / name) for name, future in futures.items()}
+
+
+@pytest.mark.slow
+def test_a_ddp_run_gives_the_rows_of_a_one_process_run(ddp_and_single):
+    single_dir, ddp_dir = ddp_and_single["single"][1], ddp_and_single["ddp"][1]
+    one = pd.read_csv(single_dir / "results.csv").drop(columns="seconds")
+    several = pd.read_csv(ddp_dir / "results.csv").drop(columns="seconds")
+    assert sorted(set(several["clip"])) == ["up-a", "up-c", "up-e", "up-f"]
+    # rank 1 alone failed on up-b: the one-process run explained it
+    one = one[one["clip"] != "up-b"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(several, one, check_exact=False, rtol=0, atol=1e-6)
+    for name in ("up-a", "up-c", "up-e", "up-f"):
+        with np.load(ddp_dir / "clips" / f"{name}.npz") as got, np.load(single_dir / "clips" / f"{name}.npz") as want:
+            np.testing.assert_allclose(got["maps"], want["maps"], rtol=0, atol=1e-6)
+    assert errors_of(ddp_dir) == {
+        "up-b": ("model", "on rank 1: RuntimeError: Picky cannot take clip 0 of a batch of 1"),
+        "up-d": ("load", errors_of(single_dir)["up-d"][1]),
+    }
+
+
+@pytest.mark.slow
+def test_a_ddp_run_prints_and_writes_what_a_one_process_run_does(ddp_and_single):
+    """Only rank 0 reports and writes: one summary, no log file or .hydra of the other ranks."""
+    single_dir, (ddp, ddp_dir) = ddp_and_single["single"][1], ddp_and_single["ddp"]
+    assert ddp.stderr == "" and "[rank" not in ddp.stdout and "Traceback" not in ddp.stdout
+    assert ddp.stdout.count("Explained 4 clip(s) with 3d_ep on custom; 2 failed (errors.csv).") == 1
+    assert ddp.stdout.count("clip up-d failed: ") == 1 and ddp.stdout.count("clip up-b failed: ") == 1
+    listing = sorted(str(p.relative_to(ddp_dir)) for p in ddp_dir.rglob("*") if "clips" not in p.parts)
+    assert listing == sorted(str(p.relative_to(single_dir)) for p in single_dir.rglob("*") if "clips" not in p.parts)
+    summary = json.loads((ddp_dir / "summary.json").read_text())
+    assert (summary["clips_done"], summary["clips_failed"]) == (4, 2)

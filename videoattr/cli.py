@@ -34,8 +34,9 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[tuple[int, str]] = []
 # The VideoAttrError that ended a single run, reported by run_cli.
 _failed: list[VideoAttrError] = []
-# True once a job's own code runs (Hydra has created its directory, log file and .hydra by then).
-_started: list[bool] = []
+# The sweep directory (None for a single run) of each job whose own code ran (Hydra has created its
+# directory, log file and .hydra by then); Hydra forgets its config once a job ends.
+_started: list[str | None] = []
 # The command that runs this program again (python run.py), for the ranks of a DDP run; None when
 # run_cli is not the entry point (a launcher's worker process).
 SCRIPT: list[str] | None = None
@@ -58,7 +59,8 @@ def user_errors_reported():
     it holds nothing but Hydra's own files (a run that never started); in a single run the error is
     kept for ``run_cli`` to report as the only line on stderr (Hydra would first write its own "Error
     executing job" line), in a sweep it is raised, so that the launcher marks the job failed."""
-    _started.append(True)
+    hydra = HydraConfig.get()
+    _started.append(str(Path(hydra.sweep.dir).absolute()) if hydra.mode == RunMode.MULTIRUN else None)
     try:
         yield
     except VideoAttrError as err:
@@ -108,21 +110,23 @@ def describe_output_location(err: OSError) -> str | None:
     if not err.filename:
         return None
     path = Path(err.filename)
-    initialized = HydraConfig.initialized()
-    if initialized:
+    if HydraConfig.initialized():
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    else:
-        multirun = bool({"-m", "--multirun"} & set(sys.argv[1:]))
+    else:  # Hydra forgot its config when the job's setup failed: the command line says
+        args = sys.argv[1:]
+        multirun = bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args)) or any(
+            a.startswith("hparams_search=") and not a.endswith("=null") for a in args
+        )
     if _started:  # a job ran: only Hydra's writes for the sweep (a later job's directory, the summary)
-        if not (multirun and initialized):
+        sweep = _started[-1]
+        if sweep is None or not path.absolute().is_relative_to(sweep):
             return None
-        if not path.absolute().is_relative_to(Path(HydraConfig.get().sweep.dir).absolute()):
-            return None
+        multirun = True
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     why = err.strerror or type(err).__name__
     if path.exists() and not path.is_dir():
         why = f"{why}: it is a file"
-    return f"Cannot write the run directory {path} ({why}): set {key} to a folder you can write, on a disk with free space."
+    return f"Cannot write {path} ({why}): set {key} to a folder you can write, on a disk with free space."
 
 
 def interrupt(signum: int, _frame) -> None:
@@ -180,8 +184,10 @@ def run_cli(main: Callable[[], None]) -> None:
             raise
         signum, message = _received[0] if _received else (signal.SIGINT, describe_interrupt(signal.SIGINT))
         status = 128 + signum
-    except OSError as err:
-        message, status = describe_output_location(err), EXIT_USER_ERROR
+    except (OSError, ValueError) as err:
+        # Hydra's log file that cannot be opened comes as logging's ValueError from the OSError
+        cause = err if isinstance(err, OSError) else err.__cause__
+        message, status = describe_output_location(cause) if isinstance(cause, OSError) else None, EXIT_USER_ERROR
         if message is None:
             raise
     except Exception:

@@ -381,9 +381,15 @@ class Job:
         self._warn_if_no_evidence_needed(clip)
         seed = int(self.cfg.seed)
         rows = result_rows(clip, self.spec.name, self.method, seed, metrics, self._label_of)
+        media: list[Path] = []
         with self.writing():
-            media = self._write_figures(clip) if self.cfg.figures else []
-            self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
+            try:
+                media = self._write_figures(clip) if self.cfg.figures else []
+                self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
+            except BaseException:
+                for path in (self.store.figure_path(clip.name, s) for s in (".png", ".gif")):
+                    path.unlink(missing_ok=True)  # the figures of a clip that is not done
+                raise
             self.tracker.log_clip(clip.name, rows, media, clip.history)
 
     @contextmanager

@@ -117,18 +117,27 @@ def tiny_net(num_classes: int = 5) -> nn.Module:
 class Picky(nn.Module):
     """A classifier (a linear map of the channel means, ``classes`` outputs) that fails on bright clips:
     it raises ``error`` (a name of a builtin exception) when a clip of its batch has a mean above
-    ``limit`` after normalisation, always or with ``in_fit`` only with autograd on (inside a
-    perturbation fit). ``python run.py model=custom model.target=helpers.Picky`` with tests/ on the path."""
+    ``limit`` after normalisation; with ``in_fit`` only with autograd on (inside a perturbation fit),
+    with ``rank`` only in the process of that LOCAL_RANK (of a DDP run).
+    ``python run.py model=custom model.target=helpers.Picky`` with tests/ on the path."""
 
-    def __init__(self, limit: float = 1.0, error: str = "RuntimeError", in_fit: bool = False, classes: int = 4):
+    def __init__(
+        self,
+        limit: float = 1.0,
+        error: str = "RuntimeError",
+        in_fit: bool = False,
+        rank: int | None = None,
+        classes: int = 4,
+    ):
         super().__init__()
         torch.manual_seed(0)
-        self.fc, self.limit, self.error, self.in_fit = nn.Linear(3, classes), limit, error, in_fit
+        self.fc, self.limit, self.error, self.in_fit, self.rank = nn.Linear(3, classes), limit, error, in_fit, rank
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         means = x.mean(dim=(2, 3, 4))
         bright = means.mean(dim=1) > self.limit
-        if bright.any() and (torch.is_grad_enabled() or not self.in_fit):
+        here = self.rank is None or os.environ.get("LOCAL_RANK", "0") == str(self.rank)
+        if bright.any() and here and (torch.is_grad_enabled() or not self.in_fit):
             raise getattr(builtins, self.error)(
                 f"Picky cannot take clip {int(bright.nonzero()[0])} of a batch of {len(x)}"
             )
