@@ -12,7 +12,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
+import subprocess
 import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +25,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import ROOT, compose_config, run_cli, write_video_file
+from helpers import ROOT, cli_command, cli_env, compose_config, run_cli, write_video_file
 from videoattr import outputs
 from videoattr.errors import OutputError, VideoAttrError, is_clip_error, reason
 from videoattr.outputs import RunStore, atomic_write
@@ -456,3 +459,69 @@ def test_a_ddp_run_prints_and_writes_what_a_one_process_run_does(ddp_and_single)
     assert listing == sorted(str(p.relative_to(single_dir)) for p in single_dir.rglob("*") if "clips" not in p.parts)
     summary = json.loads((ddp_dir / "summary.json").read_text())
     assert (summary["clips_done"], summary["clips_failed"]) == (4, 2)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def ddp_interrupted(tmp_path_factory):
+    """A 2-process run of 3 clips, stopped by SIGTERM to rank 0 inside the second clip's fit (the model
+    stalls there on rank 0, rank 1 waits in a collective), then run again."""
+    base = tmp_path_factory.mktemp("ddp_signal")
+    for i, name in enumerate("abc"):
+        write_video_file(base / "clips" / f"up-{name}.mp4", noise(i))
+    (base / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    run_dir, mark = base / "run", base / "stall.mark"
+    args = [a for a in PICKY if not a.startswith("model.target")] + ["model.target=helpers.Stall"]
+    args += [f"+model.net.mark={mark}", f"+model.net.after={run_dir / 'clips' / 'up-a.npz'}"]
+    args += [f"model.classes={base / 'classes.txt'}", f"dataset.root={base / 'clips'}", "dataset.batch_size=1"]
+    args += ["method=3d_ep", "method.iterations=2", "method.sigma=11", "method.compile=false", "metrics.groups=[]"]
+    args += ["figures=false", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu"]
+    args += [f"hydra.run.dir={run_dir}"]
+    log = base / "first.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            cli_command(args), cwd=base, env=cli_env(**PICKY_ENV), stdout=sink, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 600
+        while not mark.exists():
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run did not reach its stall in 600 s"
+            time.sleep(0.05)
+        ranks = children_of(process.pid)
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=300)
+    left = [pid for pid in ranks if Path(f"/proc/{pid}").exists()]
+    files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if ".hydra" not in p.parts)
+    rerun = run_cli(*args, cwd=base, env=PICKY_ENV)  # the mark exists: no stall
+    return {"status": status, "output": log.read_text(), "ranks": ranks, "left": left, "files": files,
+            "run_dir": run_dir, "rerun": rerun}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_signal_stops_every_rank_of_a_ddp_run_and_a_rerun_resumes_it(ddp_interrupted):
+    run = ddp_interrupted
+    output, run_dir = run["output"], run["run_dir"]
+    assert run["status"] == 128 + signal.SIGTERM, output[-3000:]
+    assert output.strip().splitlines()[-1] == (
+        f"error: Interrupted by SIGTERM: the clips finished so far are saved in {run_dir}; "
+        f"rerun the same command with hydra.run.dir={run_dir} to resume."
+    ), output[-3000:]
+    assert "Traceback" not in output and "rank" not in output.lower(), output[-3000:]
+    assert len(run["ranks"]) == 1 and run["left"] == []  # rank 1 was started by rank 0, and is gone
+    assert run["files"] == ["clips", "clips/up-a.npz", "run.log"]
+    rerun = run["rerun"]
+    assert "skipping up-a" in rerun.stdout
+    assert sorted(pd.read_csv(run_dir / "results.csv")["clip"]) == ["up-a", "up-b", "up-c"]
+    assert hidden_files(run_dir) == []

@@ -10,6 +10,7 @@ import builtins
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -142,3 +143,25 @@ class Picky(nn.Module):
                 f"Picky cannot take clip {int(bright.nonzero()[0])} of a batch of {len(x)}"
             )
         return self.fc(means)
+
+
+class Stall(nn.Module):
+    """A linear classifier of the channel means that, in the process of LOCAL_RANK ``rank`` (0 when
+    unset), stalls at its first forward pass with autograd on (the first iteration of a perturbation
+    fit) once the file ``after`` exists (or at once without it): it writes the file ``mark`` and
+    sleeps a minute, waiting for a test's signal. Once ``mark`` exists (a rerun) it never stalls."""
+
+    def __init__(self, mark: str, after: str | None = None, rank: int = 0, classes: int = 4):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc, self.mark, self.after, self.rank, self.stalled = nn.Linear(3, classes), mark, after, rank, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        here = os.environ.get("LOCAL_RANK", "0") == str(self.rank)
+        ready = self.after is None or Path(self.after).exists()
+        if here and ready and torch.is_grad_enabled() and not self.stalled and not Path(self.mark).exists():
+            self.stalled = True
+            Path(self.mark).with_suffix(".tmp").write_text(str(os.getpid()))
+            Path(self.mark).with_suffix(".tmp").replace(self.mark)
+            time.sleep(60)
+        return self.fc(x.mean(dim=(2, 3, 4)))
