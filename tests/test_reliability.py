@@ -525,3 +525,26 @@ def test_a_signal_stops_every_rank_of_a_ddp_run_and_a_rerun_resumes_it(ddp_inter
     assert "skipping up-a" in rerun.stdout
     assert sorted(pd.read_csv(run_dir / "results.csv")["clip"]) == ["up-a", "up-b", "up-c"]
     assert hidden_files(run_dir) == []
+
+
+@pytest.mark.slow
+def test_a_rank_that_stops_with_an_error_stops_the_run_in_one_line(tmp_path):
+    """A bug on rank 1 only (the model raises a TypeError there): rank 1 prints its traceback and
+    exits, rank 0 stops the run with one line naming it, status 1."""
+    write_video_file(tmp_path / "clips" / "up-a.mp4", noise(0))
+    write_video_file(tmp_path / "clips" / "up-b.mp4", noise(1, level=250))
+    (tmp_path / "classes.txt").write_text("up\ndown\nleft\nright\n")
+    run_dir = tmp_path / "run"
+    out = run_cli(
+        *PICKY, "+model.net.rank=1", "+model.net.error=TypeError", f"model.classes={tmp_path / 'classes.txt'}",
+        f"dataset.root={tmp_path / 'clips'}", "method=3d_ep", "method.iterations=2", "method.sigma=11",
+        "method.compile=false", "metrics.groups=[]", "figures=false", "trainer.devices=2", "trainer.strategy=ddp",
+        "trainer.accelerator=cpu", f"hydra.run.dir={run_dir}", cwd=tmp_path, env=PICKY_ENV, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "TypeError: Picky cannot take clip 0 of a batch of 1" in out.stderr  # rank 1's own traceback
+    assert last_line(out) == (
+        "error: The process of rank 1 stopped with exit status 1 (its error is above): the run stops; "
+        f"rerun the same command with hydra.run.dir={run_dir} to resume."
+    )
+    assert sorted(p.name for p in (run_dir / "clips").iterdir()) == ["up-a.npz"]  # done before the bad clip

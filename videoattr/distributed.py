@@ -94,10 +94,9 @@ class World:
             return None
         rank, status = failed
         how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"stopped with exit status {status}"
-        return RankFailed(
-            f"The process of rank {rank} {how} (its error is above): the run stops; rerun the same command "
-            "to resume it."
-        )
+        from videoattr.cli import resume_hint
+
+        return RankFailed(f"The process of rank {rank} {how} (its error is above): the run stops; {resume_hint()}.")
 
     def close(self, ok: bool) -> None:
         """The end of the run on this rank. ``ok``: every rank finished, wait for the ranks started here;
@@ -108,7 +107,11 @@ class World:
         if ok:
             dist.barrier(group=self.group)
             for worker in self.workers:
-                worker.wait(timeout=EXIT_WAIT_S)
+                try:
+                    worker.wait(timeout=EXIT_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    worker.kill()  # done with the run, stuck on its way out
+                    worker.wait()
         else:
             for worker in self.workers:
                 if worker.poll() is None:
