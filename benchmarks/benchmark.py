@@ -8,12 +8,20 @@ with the committed synthetic model through the same job as ``python run.py``; ``
   2D-EP, 3D-EP and STEP on the same clips, targets and areas, one fit per clip and area as the
   reference does, in ``--reference-jobs`` processes; scored with the same metrics.
 - ``step`` with the masks of ``--combined-areas`` combined into one graded map (method.combine=sum).
+- ``grad_cam`` once per channel weighting of ``--grad-cam-weights`` (rows ``grad_cam (per_time)``, ...).
 
-Usage: python -m benchmarks.benchmark [--iterations 2000] [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...]
-           [--reference 2d_ep 3d_ep step] [--reference-jobs 4] [--device cuda] [--out DIR]
-Writes DIR/<method>/... (one run directory per method), DIR/all_results.csv, DIR/benchmark.csv (mean
-and spread across clips per method, map and area), DIR/benchmark.md (that table), DIR/per_clip.md
-(pointing game and energy in mask per clip) and DIR/loss_curves.png (the fits' energy terms).
+Each row has the method's cost beside its scores: ``forward_passes`` and ``backward_passes`` per clip (as
+the method reports them; the perturbation methods' cost is their ``iterations``) and ``seconds`` per clip
+(the method's own time, without the metrics). ``--model`` scores another model of the synthetic world
+(e.g. ``synthetic_mvit``) on the same clips.
+
+Usage: python -m benchmarks.benchmark [--methods grad occlusion ...] [--model synthetic] [--iterations 2000]
+           [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...] [--method-options rise.masks=1000 ...]
+           [--grad-cam-weights per_time global elementwise] [--reference 2d_ep 3d_ep step] [--reference-jobs 4]
+           [--device cuda] [--out DIR]
+Writes DIR/<job>/... (one run directory per method or Grad-CAM weighting), DIR/all_results.csv,
+DIR/benchmark.csv (mean and spread across clips per method, map and area), DIR/benchmark.md (that table),
+DIR/per_clip.md (pointing game and energy in mask per clip) and DIR/loss_curves.png (the fits' energy terms).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
 from benchmarks.reference import reference_fit
+from videoattr.choices import CHANNEL_WEIGHTS
 from videoattr.data import build_dataset
 from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
 from videoattr.metrics import clip_metrics
@@ -55,26 +64,64 @@ COLUMNS = [
     "tv_space",
     "tv_time",
 ]
+# The cost of a method, per clip, after its scores (seconds: the method's own time).
+COST = ["forward_passes", "backward_passes", "seconds"]
 SPREAD = ("pointing_game", "energy_in_mask")
 COMBINED = "step_combined"
+GRAD_CAM_JOB = "grad_cam_"  # + a channel weighting: one job per weighting, labelled "grad_cam (<weighting>)"
 
 
 def config(method: str, args: argparse.Namespace, areas: list[float], extra: list[str] = ()) -> DictConfig:
-    overrides = [f"method={method}", f"dataset.limit={args.clips}", f"seed={args.seed}", "figures=false"]
+    overrides = [
+        f"model={args.model}",
+        f"method={method}",
+        f"dataset.limit={args.clips}",
+        f"seed={args.seed}",
+        "figures=false",
+        *method_overrides(method, args.method_options),
+        *extra,
+    ]
     if method in PERTURBATION_METHODS:
         overrides += [
             *([f"method.iterations={args.iterations}"] if args.iterations else []),
             f"area=[{','.join(map(str, areas))}]",
             "trainer.enable_progress_bar=false",
             *args.set,
-            *extra,
         ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 
 
-def run_method(method: str, args: argparse.Namespace) -> None:
-    Job(config(method, args, args.areas), args.out / method).run()
+def method_overrides(method: str, options: list[str]) -> list[str]:
+    """The ``method.KEY=VALUE`` overrides of ``method`` among ``--method-options`` (METHOD.KEY=VALUE each)."""
+    return [f"method.{option.split('.', 1)[1]}" for option in options if option.split(".", 1)[0] == method]
+
+
+def jobs(methods: list[str], grad_cam_weights: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(run directory, method, extra overrides) of each run: one per method, Grad-CAM once per weighting."""
+    runs = []
+    for method in methods:
+        if method == "grad_cam":
+            runs += [(GRAD_CAM_JOB + w, method, [f"method.channel_weights={w}"]) for w in grad_cam_weights]
+        else:
+            runs.append((method, method, []))
+    return runs
+
+
+def label_variants(results: pd.DataFrame) -> pd.DataFrame:
+    """Name the rows of the Grad-CAM runs by their weighting: ``grad_cam (per_time)``, ..."""
+    results = results.copy()
+    for weights in CHANNEL_WEIGHTS:
+        results.loc[results["job"] == GRAD_CAM_JOB + weights, "method"] = f"grad_cam ({weights})"
+    return results
+
+
+def table_order() -> list[str]:
+    names = []
+    for m in method_names():
+        names += [f"grad_cam ({w})" for w in CHANNEL_WEIGHTS] if m == "grad_cam" else []
+        names += [m, f"reference_{m}", f"{m} (areas combined)"]
+    return names
 
 
 def run_combined(args: argparse.Namespace) -> None:
@@ -155,9 +202,9 @@ def table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     results.loc[results["map"] == "combined", "method"] += " (areas combined)"
     results["area"] = results["area"].fillna(-1.0)
     keys = ["method", "area"]
-    columns = [c for c in COLUMNS if c in results]
+    columns = [c for c in COLUMNS + COST if c in results]
     grouped = results.groupby(keys)
-    summary = grouped[columns + ["seconds"]].mean()
+    summary = grouped[columns].mean()
     for column in SPREAD:
         summary[f"{column}_std"] = grouped[column].std(ddof=0)
     summary.insert(0, "clips", grouped.size())
@@ -178,9 +225,11 @@ def markdown(summary: pd.DataFrame) -> str:
         spread = row.get(f"{column}_std")
         if spread is not None and not pd.isna(spread):
             return f"{value:.3g} ± {spread:.2g}"
-        return f"{value:.4g}" if column in ("iterations", "seconds") else f"{value:.3g}"
+        if column in ("iterations", "forward_passes", "backward_passes"):
+            return f"{value:.0f}"
+        return f"{value:.4g}" if column == "seconds" else f"{value:.3g}"
 
-    columns = ["method", "area", "clips"] + [c for c in COLUMNS if c in summary] + ["seconds"]
+    columns = ["method", "area", "clips"] + [c for c in COLUMNS + COST if c in summary]
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     rows = []
     for _, row in summary.iterrows():
@@ -262,6 +311,21 @@ def main() -> None:
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="device of the reference fits (ours follow the trainer config)",
     )
+    parser.add_argument("--model", default="synthetic", help="a conf/model of the synthetic world, e.g. synthetic_mvit")
+    parser.add_argument(
+        "--grad-cam-weights",
+        nargs="+",
+        default=list(CHANNEL_WEIGHTS),
+        choices=CHANNEL_WEIGHTS,
+        help="Grad-CAM's channel weightings, one row each",
+    )
+    parser.add_argument(
+        "--method-options",
+        nargs="*",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="options of one method's runs, e.g. rise.masks=1000 occlusion.window=[16,16,16]",
+    )
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -273,20 +337,22 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
     args = parser.parse_args()
+    for option in args.method_options:
+        if option.split(".", 1)[0] not in method_names() or "=" not in option:
+            parser.error(f"--method-options takes METHOD.KEY=VALUE with a method of {', '.join(method_names())}")
     start = time.perf_counter()
-    for method in args.methods:
-        print(f"benchmark: {method}", flush=True)
-        run_method(method, args)
+    for job, method, extra in jobs(args.methods, args.grad_cam_weights):
+        print(f"benchmark: {job} on {args.model}", flush=True)
+        Job(config(method, args, args.areas, extra), args.out / job).run()
         if method == "step" and args.combined_areas:
             print(f"benchmark: step, areas {args.combined_areas} combined", flush=True)
             run_combined(args)
     if args.reference:
         print(f"benchmark: the reference as {', '.join(args.reference)} ({args.reference_jobs} processes)", flush=True)
         run_reference(args)
-    results = collect(args.out)
+    results = label_variants(collect(args.out))
     results.to_csv(args.out / "all_results.csv", index=False)
-    order = [name for m in method_names() for name in (m, f"reference_{m}", f"{m} (areas combined)")]
-    summary = table(results, order)
+    summary = table(results, table_order())
     summary.to_csv(args.out / "benchmark.csv", index=False)
     text = markdown(summary)
     (args.out / "benchmark.md").write_text(text)

@@ -17,8 +17,15 @@ from videoattr.methods import PERTURBATION_METHODS, Explanation, get_method, met
 
 # Perturbation methods on 8 x 8 frames need a finer mask grid and a smaller STEP core than the paper's.
 TINY_FIT = {"areas": [0.05, 0.1], "iterations": 2, "grid_step": 2, "sigma": 2.0}
+# Removal methods with budgets and windows for 4 x 8 x 8 clips (SLIC needs compactness 100 to cut random clips).
+REMOVAL = {
+    "occlusion": {"window": [2, 4, 4], "stride": [2, 4, 4]},
+    "rise": {"masks": 8, "grid": [2, 2, 2]},
+    "kernel_shap": {"supervoxels": 4, "compactness": 100.0, "samples": 8},
+}
 OPTIONS = {
     "grad_cam": {"layer": "layer"},
+    **REMOVAL,
     "2d_ep": TINY_FIT,
     "3d_ep": TINY_FIT,
     "step": {**TINY_FIT, "core_shape": [3, 3, 3], "core_stride": [1, 3, 3]},
@@ -78,7 +85,8 @@ def test_explain_rejects_bad_input(clips):
 
 
 @pytest.mark.parametrize(
-    "name", ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre"]
+    "name",
+    ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre", *REMOVAL],
 )
 def test_method_config_runs_with_its_function(clips, name):
     cfg = compose_config([f"method={name}", "seed=5"])
@@ -87,6 +95,7 @@ def test_method_config_runs_with_its_function(clips, name):
     assert set(options) <= set(inspect.signature(get_method(name)).parameters), "every config key must be an option"
     if name == "grad_cam":
         options["layer"] = "layer"
+    options.update(REMOVAL.get(name, {}))
     maps = explain(tiny_net(), clips, 1, method=name, **options)
     assert maps.shape == (2, 1, 4, 8, 8) and (maps >= 0).all()
 

@@ -141,6 +141,7 @@ class Biased(nn.Module):
 '''
 
 
+@pytest.mark.slow
 def test_a_model_that_needs_no_evidence_is_warned_about_once_per_clip(tmp_path):
     (tmp_path / "biased.py").write_text(BIASED_MODEL)
     out_dir = tmp_path / "run"

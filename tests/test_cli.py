@@ -81,6 +81,7 @@ def test_torchvision_model_on_kinetics_demo_video(tmp_path):
     assert summary["clips_done"] == 1 and summary["method"] == "grad_cam"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model, dataset, label",
     [
@@ -96,6 +97,7 @@ def test_more_models_and_demo_datasets(tmp_path, model, dataset, label):
     assert row["label"] == label and row["target_name"] == label and row["model"] == model
 
 
+@pytest.mark.slow
 def test_every_backprop_method_in_one_sweep(tmp_path):
     run("-m", f"method={','.join(BACKPROP)}", *FAST, f"hydra.sweep.dir={tmp_path}")
     for method in BACKPROP:
@@ -107,6 +109,7 @@ def test_every_backprop_method_in_one_sweep(tmp_path):
     assert (tmp_path / "summary.csv").is_file()
 
 
+@pytest.mark.slow
 def test_perturbation_methods_with_several_areas(tmp_path):
     run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST, f"hydra.sweep.dir={tmp_path}")
     for method in ("2d_ep", "3d_ep", "step"):
@@ -123,6 +126,7 @@ def test_perturbation_methods_with_several_areas(tmp_path):
         assert np.allclose(table["prob_preserved"], data["prob_preserved"])
 
 
+@pytest.mark.slow
 def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
     rng = np.random.default_rng(0)
     for name in ("up-a", "left-b"):

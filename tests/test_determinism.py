@@ -22,6 +22,9 @@ OPTIONS = {
     "integrated_grad": {"steps": 4},
     "smooth_grad": {"samples": 3, "seed": 5},
     "grad_cam": {"layer": "layer4"},
+    "occlusion": {"window": [4, 16, 16], "stride": [4, 16, 16]},
+    "rise": {"masks": 8, "grid": [2, 4, 4], "seed": 5},
+    "kernel_shap": {"supervoxels": 8, "compactness": 100.0, "samples": 10, "seed": 5},
     "2d_ep": {"areas": [0.1], "iterations": 3, "sigma": 11},
     "3d_ep": {"areas": [0.05, 0.2], "iterations": 3, "sigma": 11},
     "step": {"areas": [0.1], "iterations": 3, "sigma": 11, "core_start": 0, "seed": 5},
@@ -56,7 +59,7 @@ def test_same_seed_gives_bit_identical_maps(model_and_clips, method):
     assert torch.equal(maps[0], maps[1])
 
 
-@pytest.mark.parametrize("method", ["smooth_grad", "random"])
+@pytest.mark.parametrize("method", ["smooth_grad", "random", "rise", "kernel_shap"])
 def test_another_seed_gives_other_maps(model_and_clips, method):
     model, clips = model_and_clips
     first, other = (explain(model, clips, 0, method=method, **{**OPTIONS[method], "seed": s}) for s in (5, 6))

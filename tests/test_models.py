@@ -269,9 +269,13 @@ def test_tsm_shift_and_segment_layout():
     "name, weights, shape, gradcam_layer",
     [
         ("s3d", video.S3D_Weights.KINETICS400_V1, (1, 3, 14, 224, 224), "features"),
-        ("swin3d", video.Swin3D_T_Weights.KINETICS400_V1, (1, 3, 4, 64, 64), None),
+        ("swin3d", video.Swin3D_T_Weights.KINETICS400_V1, (1, 3, 4, 64, 64), "features.6.1.norm1"),
         pytest.param(
-            "mvit", video.MViT_V2_S_Weights.KINETICS400_V1, (1, 3, 16, 224, 224), None, marks=pytest.mark.slow
+            "mvit",
+            video.MViT_V2_S_Weights.KINETICS400_V1,
+            (1, 3, 16, 224, 224),
+            "blocks.15.norm1",
+            marks=pytest.mark.slow,
         ),
     ],
 )
@@ -354,7 +358,7 @@ def test_fetch_weights_verifies_the_cached_file(hub, capsys, monkeypatch):
         ("tsm", (1, 3, 8, 32, 32)),
         ("tsm_epic_noun", (1, 3, 8, 32, 32)),
         ("tsm_epic_verb", (1, 3, 8, 32, 32)),
-        ("s3d", (1, 3, 14, 224, 224)),
+        pytest.param("s3d", (1, 3, 14, 224, 224), marks=pytest.mark.slow),
         ("swin3d", (1, 3, 4, 64, 64)),
         pytest.param("mvit", (1, 3, 16, 224, 224), marks=pytest.mark.slow),
     ],

@@ -85,6 +85,7 @@ def test_mask_geometry_of_the_paper_sizes():
     assert SmoothMaskGenerator((32, 32), 7, auto_sigma(32, 32)).padded_shape >= (32 + 7, 32 + 7)
 
 
+@pytest.mark.slow
 def test_mask_of_one_cell_is_its_kernel_pooled_by_the_smooth_max():
     gen = SmoothMaskGenerator((112, 112), 7, 11)
     params = torch.zeros(1, 1, 16, 16)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from helpers import run_module
 
 
+@pytest.mark.slow
 def test_pointing_ties_rescores_saved_masks_with_near_ties(tmp_path):
     (tmp_path / "truth").mkdir()
     mask = np.zeros((1, 4, 16, 16), dtype=np.float32)
@@ -35,6 +37,7 @@ def test_pointing_ties_rescores_saved_masks_with_near_ties(tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "a.npz is missing" in missing.stderr
 
 
+@pytest.mark.slow
 def test_pointing_ties_scores_maps_without_an_area(tmp_path):
     gt = np.zeros((2, 8, 8), dtype=np.float32)
     gt[0, 1:3, 1:3] = 1.0

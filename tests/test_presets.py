@@ -95,8 +95,14 @@ def test_debug_fast_composes_with_every_method_and_shortens_its_loop(method):
         assert cfg.method.steps == 2
     elif method == "smooth_grad":
         assert cfg.method.samples == 2
+    elif method in ("rise", "kernel_shap", "occlusion"):
+        assert (cfg.method.get("masks"), cfg.method.get("samples")) == {
+            "rise": (8, None),
+            "kernel_shap": (None, 8),
+        }.get(method, (None, None))
+        assert method != "occlusion" or list(cfg.method.stride) == list(cfg.method.window) == [8, 16, 16]
     changed = {k for k in full if full[k] != cfg.method[k]}
-    assert changed <= {"iterations", "compile", "steps", "samples"}
+    assert changed <= {"iterations", "compile", "steps", "samples", "masks", "stride"}
 
 
 def test_without_debug_the_methods_keep_their_own_settings():
@@ -152,6 +158,6 @@ def test_debug_fast_runs_every_other_method(tmp_path):
 @pytest.mark.slow
 def test_debug_profile_logs_lightnings_report(tmp_path):
     out = run_cli("debug=profile", "method.iterations=3", "method.compile=false", f"hydra.run.dir={tmp_path / 'run'}")
-    report = out.stderr.split("FIT Profiler Report", 1)[1]
+    report = (out.stdout + out.stderr).split("FIT Profiler Report", 1)[1]  # in Hydra's log since Lightning loads late
     assert "PerturbationFit.optimizer_step" in report and "SingleDeviceStrategy.backward" in report
     assert len(pd.read_csv(tmp_path / "run" / "results.csv")) == 1

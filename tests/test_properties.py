@@ -37,6 +37,10 @@ OPTIONS = {
     "grad_cam": {"layer": "0"},  # tiny_net's Conv3d
     "integrated_grad": {"steps": 2},
     "smooth_grad": {"samples": 2},
+    # Removal methods: windows and grids that fit 1-frame, 4-pixel clips, small budgets.
+    "occlusion": {"window": [1, 4, 4], "stride": [1, 4, 4]},
+    "rise": {"masks": 3, "grid": [1, 2, 2]},
+    "kernel_shap": {"supervoxels": 3, "samples": 3},
     **{name: SMALL_FIT for name in PERTURBATION_METHODS},
 }
 DTYPES = [torch.float32, torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.uint8]

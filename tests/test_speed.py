@@ -47,6 +47,7 @@ def test_mask_generator_and_its_gradient_match_the_baseline_per_frame_pixel_loop
     torch.testing.assert_close(grad, expected, atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_without_a_working_compiler_the_kernels_warn_once_and_compute_the_same_masks(tmp_path):
     script = tmp_path / "no_compiler.py"
     script.write_text(
@@ -86,6 +87,7 @@ def test_area_selection_equals_a_stable_full_sort_with_ties():
         torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.slow
 def test_benchmark_writes_its_table_as_json(tmp_path):
     out = tmp_path / "speed.json"
     command = ["--frames", "4", "--size", "56", "--iterations", "2", "--repeats", "1", "--baseline-iterations", "1"]

@@ -106,6 +106,7 @@ def images_in_chromium(page: str, folder: Path, profile: Path) -> str:
     return re.search(r"<title>(images:\d+ broken:\d+)</title>", dom.stdout).group(1)
 
 
+@pytest.mark.slow
 def test_report_loads_in_headless_chromium_and_shows_its_images(sweep, tmp_path_factory):
     assert f"Report: {sweep / 'report.html'}" in run_module("videoattr.report", str(sweep)).stdout
     page = (sweep / "report.html").read_text()

@@ -6,3 +6,11 @@ SHORT_CLIP_MODES = ("error", "loop", "pad")
 POLARITIES = ("positive", "negative", "both")
 METRIC_GROUPS = ("localisation", "faithfulness", "smoothness")
 CURVE_BASELINES = ("blur", "zero")
+# Grad-CAM (videoattr.methods.gradcam): how channels are weighted, how the layer's activations are laid
+# out, and how the map is brought from the layer's grid to the clip's T x H x W.
+CHANNEL_WEIGHTS = ("per_time", "global", "elementwise")
+GRADCAM_LAYOUTS = ("auto", "channels_first", "channels_last", "frames", "tokens", "cls_tokens")
+GRADCAM_UPSAMPLING = ("auto", "reference", "trilinear")
+# Removal methods (videoattr.methods.removal): what a removed region becomes, and the score they explain.
+REMOVAL_PERTURBATIONS = ("blur", "fade", "mean")
+REMOVAL_SCORES = ("probability", "logit")

@@ -42,6 +42,15 @@ _started: list[str | None] = []
 SCRIPT: list[str] | None = None
 
 
+# What a user's input or configuration can raise: reported as one line, exit status 2.
+USER_ERRORS = (VideoAttrError, HydraException, OmegaConfBaseException)
+
+
+def user_error_message(err: Exception) -> str:
+    """The one sentence ``run.py`` prints (after ``error: ``) for one of ``USER_ERRORS``."""
+    return str(err) if isinstance(err, VideoAttrError) else describe_config_error(err)
+
+
 def describe_config_error(err: Exception) -> str:
     """One sentence for a Hydra/OmegaConf composition error (unknown group option, wrong type, bad key)."""
     text = str(err)
@@ -173,10 +182,8 @@ def run_cli(main: Callable[[], None]) -> None:
         main()
         if _failed:
             raise _failed[0]
-    except VideoAttrError as err:
-        message, status = str(err), EXIT_USER_ERROR
-    except (HydraException, OmegaConfBaseException) as err:
-        message, status = describe_config_error(err), EXIT_USER_ERROR
+    except USER_ERRORS as err:
+        message, status = user_error_message(err), EXIT_USER_ERROR
     except RankFailed as err:
         message, status = str(err), 1
     except (KeyboardInterrupt, SystemExit) as err:

@@ -24,7 +24,6 @@ method without a fit) is left out.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import shlex
@@ -33,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 import imageio.v3 as iio
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -74,27 +74,7 @@ TERMS = {
 }
 ALL_AREAS = "all areas"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1360px; margin: 12px auto; padding: 0 12px;
-       color: #222; font-size: 14px; }
-h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 18px; margin: 22px 0 6px; }
-h3 { font-size: 16px; margin: 0 0 4px; } h4 { font-size: 14px; margin: 12px 0 4px; }
-nav, .note { color: #555; font-size: 12px; }
-table { border-collapse: collapse; font-size: 12px; margin: 4px 0 12px; }
-th, td { border: 1px solid #d4d4d4; padding: 2px 5px; text-align: right; vertical-align: top; }
-th { background: #f2f2f2; font-weight: 600; text-align: center; max-width: 84px; }
-.l { text-align: left; overflow-wrap: anywhere; } .sd { display: block; color: #777; font-size: 10px; }
-.job { display: block; color: #777; font-size: 10px; font-weight: normal; }
-.info th { text-align: left; max-width: none; } .info td { text-align: left; }
-img { max-width: 100%; height: auto; }
-.grid { table-layout: fixed; width: 100%; } .grid td { padding: 2px; }
-.grid th.l, .grid td.l { width: 110px; } .grid img { width: 100%; image-rendering: pixelated; display: block; }
-.clip { border-top: 2px solid #999; margin-top: 18px; padding-top: 8px; }
-.panels { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
-details { margin: 4px 0 8px; } summary { cursor: pointer; color: #0550ae; }
-.gif { image-rendering: pixelated; }
-code { font-size: 12px; overflow-wrap: anywhere; }
-"""
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 @dataclass
@@ -160,15 +140,6 @@ def fmt(value) -> str:
     return f"{value:.3g}"
 
 
-def _e(value) -> str:
-    return html.escape(str(value))
-
-
-def _header(column: str) -> str:
-    """A column header that may wrap between its words."""
-    return f'<th title="{_e(column)}">{_e(column.replace("_", " "))}</th>'
-
-
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
@@ -190,12 +161,6 @@ def _figure_uri(fig) -> str:
     return _data_uri(buffer.getvalue(), "image/png")
 
 
-def _img(uri: str, alt: str, css: str = "", style: str = "") -> str:
-    css = f' class="{css}"' if css else ""
-    style = f' style="{style}"' if style else ""
-    return f'<img src="{uri}" alt="{_e(alt)}"{css}{style}>'
-
-
 # ---------------------------------------------------------------- tables
 
 
@@ -210,13 +175,6 @@ def _map_label(row: pd.Series | dict) -> str:
         return "combined"
     area = row.get("area")
     return "" if area is None or pd.isna(area) else f"area {float(area):g}"
-
-
-def _job_label(detail: str, method: str, model: str, models: int) -> str:
-    """A job's method (and model, when the report holds several) with ``detail`` (what sets the job
-    apart in a sweep) under it."""
-    label = f"<b>{_e(method)}</b>" + (f" / {_e(model)}" if models > 1 else "")
-    return label + (f'<span class="job">{_e(detail)}</span>' if detail else "")
 
 
 def _split_overrides(part: str) -> list[str]:
@@ -275,93 +233,6 @@ def summary_rows(table: pd.DataFrame) -> list[dict]:
                 }
             )
     return out
-
-
-def _summary_table(table: pd.DataFrame, details: dict[str, str]) -> str:
-    columns = _metric_columns(table)
-    models = table["model"].nunique()
-    head = '<tr><th class="l">method</th><th>area</th><th>clips</th>' + "".join(_header(c) for c in columns) + "</tr>"
-    body = []
-    for row in summary_rows(table):
-        area = row["area"]
-        area_text = "combined" if row["map"] == "combined" else (area if area == ALL_AREAS else fmt(area))
-        cells = []
-        for c in columns:
-            mean, std = row["mean"][c], row["std"][c]
-            spread = f'<span class="sd">± {fmt(std)}</span>' if np.isfinite(std) and np.isfinite(mean) else ""
-            cells.append(f'<td data-metric="{_e(c)}">{fmt(mean)}{spread}</td>')
-        key = "all" if area == ALL_AREAS else ("" if area is None else repr(area))
-        body.append(
-            f'<tr data-job="{_e(row["job"])}" data-map="{_e(row["map"])}" data-area="{key}">'
-            f'<td class="l">{_job_label(details[row["job"]], row["method"], row["model"], models)}</td>'
-            f"<td>{_e(area_text)}</td><td>{row['clips']}</td>{''.join(cells)}</tr>"
-        )
-    return f'<table id="summary">{head}{"".join(body)}</table>'
-
-
-def _clip_table(rows: pd.DataFrame, columns: list[str], details: dict[str, str], models: int) -> str:
-    head = '<tr><th class="l">method</th><th>map</th>' + "".join(_header(c) for c in columns) + "</tr>"
-    body = []
-    for _, row in rows.iterrows():
-        first = _job_label(details[row["job"]], row["method"], row["model"], models)
-        cells = "".join(f"<td>{fmt(row[c])}</td>" for c in columns)
-        body.append(f'<tr><td class="l">{first}</td><td>{_e(_map_label(row))}</td>{cells}</tr>')
-    return f'<table class="clip-table">{head}{"".join(body)}</table>'
-
-
-def _info(jobs: list[Job], root: Path) -> str:
-    """What was run: one key / value table for a run, one row per job for a sweep."""
-
-    def described(job: Job) -> dict[str, str]:
-        cfg, summary = job.config, job.summary
-        method, dataset = cfg.get("method") or {}, cfg.get("dataset") or {}
-        data = str(dataset.get("name", ""))
-        if dataset.get("clips"):
-            data += f": {', '.join(map(str, dataset['clips']))}"
-        elif dataset.get("limit"):
-            data += f", first {dataset['limit']} clips"
-        name = str(method.get("name", summary.get("method", "")))
-        areas = cfg.get("area", summary.get("areas")) if name in PERTURBATION_METHODS else None
-        areas = (
-            ", ".join(f"{a:g}" for a in (areas if isinstance(areas, list) else [areas])) if areas is not None else ""
-        )
-        done, failed = summary.get("clips_done"), summary.get("clips_failed")
-        return {
-            "model": str((cfg.get("model") or {}).get("name", summary.get("model", ""))),
-            "data": data,
-            "method": name,
-            "areas": areas,
-            "iterations": str(method.get("iterations", "")),
-            "target": str(cfg.get("target", "")),
-            "seed": str(cfg.get("seed", summary.get("seed", ""))),
-            "clips": "" if done is None else f"{done} done, {failed} failed" + (" (errors.csv)" if failed else ""),
-            "config hash": str(summary.get("config_hash", "")),
-            "finished": job.finished(),
-        }
-
-    if len(jobs) == 1 and jobs[0].name == ".":
-        (job,) = jobs
-        fields = described(job)
-        fields["command"] = f"<code>{_e(shlex.join(['python', 'run.py', *job.overrides]))}</code>"
-        rows = "".join(
-            f"<tr><th>{_e(k)}</th><td>{v if k == 'command' else _e(v)}</td></tr>" for k, v in fields.items() if v
-        )
-        return f'<table class="info" id="run">{rows}</table>'
-    described_jobs = [(job, described(job)) for job in jobs]
-    keys = [k for k in described_jobs[0][1] if any(d[k] for _, d in described_jobs)]
-    head = '<tr><th class="l">job</th>' + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>"
-    body = "".join(
-        f'<tr><td class="l">{_e(job.name)}</td>' + "".join(f"<td>{_e(d[k])}</td>" for k in keys) + "</tr>"
-        for job, d in described_jobs
-    )
-    command = ""
-    multirun = root / "multirun.yaml"
-    if multirun.is_file():
-        task = (((yaml.safe_load(multirun.read_text()) or {}).get("hydra") or {}).get("overrides") or {}).get(
-            "task"
-        ) or []
-        command = f"<p>command: <code>{_e(shlex.join(['python', 'run.py', '-m', *map(str, task)]))}</code></p>"
-    return f'<table class="info" id="run">{head}{body}</table>{command}'
 
 
 # ---------------------------------------------------------------- plots
@@ -429,30 +300,230 @@ def _gif_frames(job: Job, clip: str, size: tuple[int, int]) -> np.ndarray | None
     return frames[:, : size[0], : size[1]] if frames.ndim == 4 and frames.shape[1] == size[0] else None
 
 
-def _grid(cells: dict, labels: dict, frames: dict, table: pd.DataFrame, details: dict[str, str], models: int) -> str:
-    """The comparison grid: a row per clip, a column for its frames and one per job and map."""
-    columns = [(name, label) for name in dict.fromkeys(table["job"]) if name in labels for label in labels[name]]
-    head = ['<th class="l">clip</th><th>frames</th>']
-    for name, label in columns:
-        rows = table[table["job"] == name]
-        method, model = rows["method"].iloc[0], rows["model"].iloc[0]
-        text = _e(method) + (f" / {_e(model)}" if models > 1 else "") + (f", {_e(label)}" if label != method else "")
-        head.append(f"<th>{text}{f'<span class=job>{_e(details[name])}</span>' if details[name] else ''}</th>")
-    body = []
-    for clip, by_job in cells.items():
-        row = [
-            f'<td class="l"><a href="#clip-{_e(safe_name(str(clip)))}">{_e(clip)}</a></td><td>{frames.get(clip, "")}</td>'
+@dataclass
+class Picture:
+    """An image of the page: a data URI and its alt text."""
+
+    uri: str
+    alt: str
+
+
+@dataclass
+class JobLabel:
+    """How a job is named on the page: its method (and model, when the report holds several) and what
+    sets it apart in a sweep."""
+
+    name: str
+    method: str
+    model: str
+    detail: str
+    show_model: bool
+
+
+# ---------------------------------------------------------------- the page's parts
+
+
+def run_info(jobs: list[Job], root: Path) -> dict:
+    """What was run: key / value pairs for a run, one row per job for a sweep (and the sweep's command)."""
+
+    def described(job: Job) -> dict[str, str]:
+        cfg, summary = job.config, job.summary
+        method, dataset = cfg.get("method") or {}, cfg.get("dataset") or {}
+        data = str(dataset.get("name", ""))
+        if dataset.get("clips"):
+            data += f": {', '.join(map(str, dataset['clips']))}"
+        elif dataset.get("limit"):
+            data += f", first {dataset['limit']} clips"
+        name = str(method.get("name", summary.get("method", "")))
+        areas = cfg.get("area", summary.get("areas")) if name in PERTURBATION_METHODS else None
+        areas = areas if isinstance(areas, list) else [] if areas is None else [areas]
+        done, failed = summary.get("clips_done"), summary.get("clips_failed")
+        return {
+            "model": str((cfg.get("model") or {}).get("name", summary.get("model", ""))),
+            "data": data,
+            "method": name,
+            "areas": ", ".join(f"{a:g}" for a in areas),
+            "iterations": str(method.get("iterations", "")),
+            "target": str(cfg.get("target", "")),
+            "seed": str(cfg.get("seed", summary.get("seed", ""))),
+            "clips": "" if done is None else f"{done} done, {failed} failed" + (" (errors.csv)" if failed else ""),
+            "config hash": str(summary.get("config_hash", "")),
+            "finished": job.finished(),
+        }
+
+    if len(jobs) == 1 and jobs[0].name == ".":
+        fields = described(jobs[0])
+        fields["command"] = shlex.join(["python", "run.py", *jobs[0].overrides])
+        return {"single": True, "fields": [(k, v) for k, v in fields.items() if v]}
+    rows = [(job.name, described(job)) for job in jobs]
+    keys = [k for k in rows[0][1] if any(d[k] for _, d in rows)]
+    command = ""
+    multirun = root / "multirun.yaml"
+    if multirun.is_file():
+        hydra = (yaml.safe_load(multirun.read_text()) or {}).get("hydra") or {}
+        task = (hydra.get("overrides") or {}).get("task") or []
+        command = shlex.join(["python", "run.py", "-m", *map(str, task)])
+    return {
+        "single": False,
+        "columns": keys,
+        "rows": [(name, [d[k] for k in keys]) for name, d in rows],
+        "command": command,
+    }
+
+
+def summary_view(table: pd.DataFrame, labels: dict[str, JobLabel]) -> dict:
+    """The summary table: per job, map and area the mean of every metric with its spread across clips."""
+    columns = _metric_columns(table)
+    rows = []
+    for row in summary_rows(table):
+        area = row["area"]
+        cells = []
+        for c in columns:
+            mean, std = row["mean"][c], row["std"][c]
+            cells.append((c, fmt(mean), fmt(std) if np.isfinite(std) and np.isfinite(mean) else ""))
+        rows.append(
+            {
+                "job": labels[row["job"]],
+                "map": row["map"],
+                "area_key": "all" if area == ALL_AREAS else ("" if area is None else repr(area)),
+                "area_text": "combined" if row["map"] == "combined" else (area if area == ALL_AREAS else fmt(area)),
+                "clips": row["clips"],
+                "cells": cells,
+            }
+        )
+    return {"columns": columns, "rows": rows}
+
+
+def clip_facts(rows: pd.DataFrame, columns: list[str]) -> tuple[list[str], list[str]]:
+    """What a clip's header says (label, target, prediction, and the probabilities every job shares) and the
+    columns left for its table."""
+    first = rows.iloc[0]
+    label = first.get("label")
+    facts = [f"label {label}" if pd.notna(label) and label != "" else "no label"]
+    facts.append(f"target {first.get('target_name', first.get('target', ''))}")
+    facts.append(f"predicted {first.get('predicted_name', first.get('predicted', ''))}")
+    left = list(columns)
+    for column, word in (("target_prob", "clean clip"), ("prob_baseline", "fully perturbed clip (baseline)")):
+        if column in left and rows[column].nunique() == 1:
+            facts.append(f"p(target) on the {word} {fmt(rows[column].iloc[0])}")
+            left.remove(column)
+    return facts, [c for c in left if rows[c].notna().any()]
+
+
+def job_block(job: Job, clip: str, data: dict | None, label: JobLabel, map_labels: list[str]) -> dict:
+    """One job's part of a clip's section: the run's figure, the deletion / insertion and loss curves, the GIF."""
+    method = label.method
+    png, gif = job.figure(clip, ".png"), job.figure(clip, ".gif")
+    plots = []
+    if data is not None and "curve_deletion" in data and "curve_insertion" in data:
+        curves = list(zip(map_labels, data["curve_deletion"], data["curve_insertion"]))
+        plots.append(Picture(_curves_figure(curves), f"{clip}: {method} deletion and insertion curves"))
+    history = {t: data[f"history_{t}"] for t in TERMS if data is not None and f"history_{t}" in data}
+    if history:
+        plots.append(Picture(_loss_figure(history, map_labels), f"{clip}: {method} loss curves"))
+    block = {"job": label, "figure": None, "plots": plots, "gif": None, "gif_width": 0}
+    if png is not None:
+        block["figure"] = Picture(_file_uri(png), f"{clip}: {method} figure")
+    if gif is not None:
+        with Image.open(gif) as image:
+            block["gif_width"] = min(2 * image.width, 1330)
+        block["gif"] = Picture(_file_uri(gif), f"{clip}: {method} animation")
+    return block
+
+
+class Page:
+    """Gathers the report's comparison grid, clip sections and mean curves, clip by clip."""
+
+    def __init__(self, table: pd.DataFrame, jobs: dict[str, Job], labels: dict[str, JobLabel]):
+        self.table, self.jobs, self.labels = table, jobs, labels
+        self.columns = _metric_columns(table)
+        self.strips: dict[str, dict[str, list[Picture]]] = {}  # clip -> job -> one strip per map
+        self.map_labels: dict[str, list[str]] = {}  # job -> its maps' labels
+        self.frames: dict[str, Picture] = {}  # clip -> its bare frames
+        self.curves: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.sections: list[dict] = []
+
+    def add_clip(self, clip: str) -> None:
+        rows = self.table[self.table["clip"] == clip]
+        present = [name for name in self.jobs if (rows["job"] == name).any()]
+        loaded = {name: self.jobs[name].clip(clip) for name in present}
+        shown = {name: _shown_maps(d, self.labels[name].method) for name, d in loaded.items() if d is not None}
+        shown = {name: m for name, m in shown.items() if m is not None}
+        # The same frames for every map of the clip: those where the maps put most mass.
+        first_t = next((m.shape[1] for m in shown.values()), 0)
+        together = [m for maps in shown.values() if maps.shape[1] == first_t for m in maps]
+        count = max(2, min(6, 12 // (1 + max(1, len(together)))))
+        chosen = strongest_frames(together, count) if together else []
+        blocks = []
+        for name in present:
+            data, method = loaded[name], self.labels[name].method
+            labels = _map_labels(data, method) if data is not None else []
+            if name in shown:
+                picks = chosen if shown[name].shape[1] == first_t else strongest_frames(list(shown[name]), count)
+                self._add_strips(clip, name, shown[name], labels, picks)
+            if data is not None and "curve_deletion" in data and "curve_insertion" in data:
+                for label, deletion, insertion in zip(labels, data["curve_deletion"], data["curve_insertion"]):
+                    self.curves.setdefault((name, label), []).append((deletion, insertion))
+            blocks.append(job_block(self.jobs[name], clip, data, self.labels[name], labels))
+        facts, columns = clip_facts(rows, self.columns)
+        table_rows = [
+            {"job": self.labels[r["job"]], "map": _map_label(r), "cells": [fmt(r[c]) for c in columns]}
+            for _, r in rows.iterrows()
         ]
+        self.sections.append(
+            {"name": clip, "anchor": safe_name(str(clip)), "facts": facts, "columns": columns, "rows": table_rows,
+             "blocks": blocks}
+        )  # fmt: skip
+
+    def _add_strips(self, clip: str, name: str, shown: np.ndarray, labels: list[str], picks: list[int]) -> None:
+        """The comparison grid's cells of one job and clip: a strip of the chosen frames per map."""
+        method = self.labels[name].method
+        frames = _gif_frames(self.jobs[name], clip, shown.shape[2:4])
+        if frames is None:  # figures=false: the maps over grey
+            frames = np.full((*shown.shape[1:4], 3), 128, np.uint8)
+        elif clip not in self.frames:
+            self.frames[clip] = Picture(_png(overlay_strip(frames, None, picks)), f"{clip}: frames {picks}")
+        self.strips.setdefault(clip, {})[name] = [
+            Picture(_png(overlay_strip(frames, m, picks)), f"{clip}: {method} {label}")
+            for label, m in zip(labels, shown)
+        ]
+        if len(labels) > len(self.map_labels.get(name, [])):
+            self.map_labels[name] = labels
+
+    def grid(self) -> dict | None:
+        """The comparison grid: a row per clip, a column for its frames and one per job and map."""
+        if not self.strips:
+            return None
+        columns = [(name, label) for name in self.jobs if name in self.map_labels for label in self.map_labels[name]]
+        head = []
         for name, label in columns:
-            strips = by_job.get(name, [])
-            index = labels[name].index(label)
-            row.append(f"<td>{strips[index] if index < len(strips) else ''}</td>")
-        body.append(f"<tr>{''.join(row)}</tr>")
-    return (
-        '<h2 id="comparison">Comparison</h2><p class="note">The same frames of each clip (those where the maps '
-        "put most of their mass, in time order) with each map overlaid (red: high).</p>"
-        f'<table class="grid"><tr>{"".join(head)}</tr>{"".join(body)}</table>'
-    )
+            job = self.labels[name]
+            text = (
+                job.method
+                + (f" / {job.model}" if job.show_model else "")
+                + (f", {label}" if label != job.method else "")
+            )
+            head.append({"text": text, "detail": job.detail})
+        rows = []
+        for clip, by_job in self.strips.items():
+            cells = []
+            for name, label in columns:
+                strips, index = by_job.get(name, []), self.map_labels[name].index(label)
+                cells.append(strips[index] if index < len(strips) else None)
+            rows.append({"clip": clip, "anchor": safe_name(str(clip)), "frames": self.frames.get(clip), "cells": cells})
+        return {"head": head, "rows": rows}
+
+    def mean_curves(self) -> Picture | None:
+        """The deletion and insertion curves of every job and map, averaged over the clips."""
+        if not self.curves:
+            return None
+        curves = []
+        for (name, label), pairs in self.curves.items():
+            job = self.labels[name]
+            text = job.method + (f" / {job.model}" if job.show_model else "") + (f" {job.detail}" if job.detail else "")
+            text += f", {label}" if label != job.method else ""
+            curves.append((text, np.mean([d for d, _ in pairs], axis=0), np.mean([i for _, i in pairs], axis=0)))
+        return Picture(_curves_figure(curves, "mean over clips"), "mean deletion and insertion curves")
 
 
 # ---------------------------------------------------------------- the report
@@ -463,144 +534,38 @@ def build_report(root: Path) -> Path:
     docstring for its sections)."""
     root = Path(root)
     table = collect(root)
-    if "map" not in table:
-        table["map"] = SINGLE
-    table["map"] = table["map"].fillna(SINGLE)
+    table["map"] = table["map"].fillna(SINGLE) if "map" in table else SINGLE
     names = list(dict.fromkeys(table["job"]))
     jobs = {name: Job.load(root, name) for name in names}
     sweep = len(names) > 1
-    models = table["model"].nunique()
-    clips = sorted(table["clip"].unique(), key=str)
-    methods = {name: table[table["job"] == name]["method"].iloc[0] for name in names}
-    details = job_details(names, {n: {methods[n], *table[table["job"] == n]["model"]} for n in names})
-
-    grid_cells: dict[str, dict[str, list[str]]] = {}  # clip -> job -> one strip per map
-    grid_labels: dict[str, list[str]] = {}  # job -> its maps' labels
-    frame_strips: dict[str, str] = {}  # clip -> its bare frames
-    sections: list[str] = []
-    mean_curves: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
-    clip_columns = _metric_columns(table)
-    for clip in clips:
-        rows = table[table["clip"] == clip]
-        present = [name for name in names if (rows["job"] == name).any()]
-        method_of = {name: rows[rows["job"] == name]["method"].iloc[0] for name in present}
-        loaded = {name: jobs[name].clip(clip) for name in present}
-        shown_all = {name: _shown_maps(d, method_of[name]) for name, d in loaded.items() if d is not None}
-        shown_all = {name: m for name, m in shown_all.items() if m is not None}
-        # The same frames for every map of the clip: those where the maps put most mass.
-        first_t = next((m.shape[1] for m in shown_all.values()), 0)
-        together = [m for maps in shown_all.values() if maps.shape[1] == first_t for m in maps]
-        count = max(2, min(6, 12 // (1 + max(1, len(together)))))
-        chosen = strongest_frames(together, count) if together else []
-        blocks = []
-        for name in present:
-            job, method, data = jobs[name], method_of[name], loaded[name]
-            job_rows = rows[rows["job"] == name]
-            labels = _map_labels(data, method) if data is not None else []
-            shown = shown_all.get(name)
-            if shown is not None:
-                frames = _gif_frames(job, clip, shown.shape[2:4])
-                picks = chosen if shown.shape[1] == first_t else strongest_frames(list(shown), count)
-                if frames is None:  # figures=false: the maps over grey
-                    frames = np.full((*shown.shape[1:4], 3), 128, np.uint8)
-                elif clip not in frame_strips:
-                    frame_strips[clip] = _img(_png(overlay_strip(frames, None, picks)), f"{clip}: frames {picks}")
-                grid_cells.setdefault(clip, {})[name] = [
-                    _img(_png(overlay_strip(frames, m, picks)), f"{clip}: {method} {label}")
-                    for label, m in zip(labels, shown)
-                ]
-                if len(labels) > len(grid_labels.get(name, [])):
-                    grid_labels[name] = labels
-            # The job's block in the clip's section.
-            parts = [
-                f"<h4>{_job_label(details[name], method, job_rows['model'].iloc[0], models)}</h4>" if sweep else ""
-            ]
-            png = job.figure(clip, ".png")
-            if png is not None:
-                parts.append(_img(_file_uri(png), f"{clip}: {method} figure"))
-            plots = []
-            if data is not None and "curve_deletion" in data and "curve_insertion" in data:
-                curves = list(zip(labels, data["curve_deletion"], data["curve_insertion"]))
-                plots.append(_img(_curves_figure(curves), f"{clip}: {method} deletion and insertion curves"))
-                for label, deletion, insertion in curves:
-                    mean_curves.setdefault((name, label), []).append((deletion, insertion))
-            history = {t: data[f"history_{t}"] for t in TERMS if data is not None and f"history_{t}" in data}
-            if history:
-                plots.append(_img(_loss_figure(history, labels), f"{clip}: {method} loss curves"))
-            if plots:
-                parts.append(f'<div class="panels">{"".join(plots)}</div>')
-            gif = job.figure(clip, ".gif")
-            if gif is not None:
-                with Image.open(gif) as image:
-                    width = min(2 * image.width, 1330)
-                parts.append(
-                    "<details><summary>animation (frames and overlays, GIF)</summary>"
-                    f"{_img(_file_uri(gif), f'{clip}: {method} animation', 'gif', f'width:{width}px')}</details>"
-                )
-            blocks.append("".join(parts))
-        first = rows.iloc[0]
-        facts = [
-            f"label {_e(first.get('label', ''))}"
-            if pd.notna(first.get("label")) and first.get("label") != ""
-            else "no label"
-        ]
-        facts.append(f"target {_e(first.get('target_name', first.get('target', '')))}")
-        facts.append(f"predicted {_e(first.get('predicted_name', first.get('predicted', '')))}")
-        shown_columns = list(clip_columns)
-        for column, word in (("target_prob", "clean clip"), ("prob_baseline", "fully perturbed clip (baseline)")):
-            if column in shown_columns and rows[column].nunique() == 1:
-                facts.append(f"p(target) on the {word} {fmt(rows[column].iloc[0])}")
-                shown_columns.remove(column)
-        shown_columns = [c for c in shown_columns if rows[c].notna().any()]
-        sections.append(
-            f'<section class="clip" id="clip-{_e(safe_name(str(clip)))}"><h3>{_e(clip)}</h3>'
-            f"<p>{' · '.join(facts)}</p>{_clip_table(rows, shown_columns, details, models)}{''.join(blocks)}</section>"
-        )
-
-    title = f"videoattr report: {root.resolve().name}"
-    parts = [f"<h1>{_e(title)}</h1>"]
-    nav = ['<a href="#summary-section">summary</a>']
-    if grid_cells:
-        nav.append('<a href="#comparison">comparison</a>')
-    nav.append("clips: " + ", ".join(f'<a href="#clip-{_e(safe_name(str(c)))}">{_e(c)}</a>' for c in clips))
-    parts.append(f"<nav>{' · '.join(nav)}</nav>")
-    parts.append("<h2>What was run</h2>" + _info(list(jobs.values()), root))
-    parts.append(
-        '<h2 id="summary-section">Summary</h2><p class="note">Mean over the clips, with the standard deviation '
-        "across clips under it (none for one clip). Higher is better for pointing game, energy in mask, "
-        "mass in evidence frames, insertion AUC and p(preserved); lower for deletion AUC and p(deleted).</p>"
-        + _summary_table(table, details)
-    )
-    if mean_curves:
-        curves = [
-            (
-                methods[name]
-                + (f" / {table[table['job'] == name]['model'].iloc[0]}" if models > 1 else "")
-                + (f" {details[name]}" if details[name] else "")
-                + (f", {label}" if label != methods[name] else ""),
-                np.mean([d for d, _ in pairs], axis=0),
-                np.mean([i for _, i in pairs], axis=0),
-            )
-            for (name, label), pairs in mean_curves.items()
-        ]
-        parts.append(_img(_curves_figure(curves, "mean over clips"), "mean deletion and insertion curves"))
+    show_model = table["model"].nunique() > 1
+    method = {n: table[table["job"] == n]["method"].iloc[0] for n in names}
+    model = {n: table[table["job"] == n]["model"].iloc[0] for n in names}
+    details = job_details(names, {n: {method[n], *table[table["job"] == n]["model"]} for n in names})
+    labels = {n: JobLabel(n, method[n], model[n], details[n], show_model) for n in names}
+    page = Page(table, jobs, labels)
+    for clip in sorted(table["clip"].unique(), key=str):
+        page.add_clip(clip)
+    sweep_plots = []
     if sweep:
         summarize(root)
-        plots = sorted(root.glob("plot_*.png"))
-        if plots:
-            parts.append(
-                "<details><summary>each metric against the area (sweep plots)</summary>"
-                f'<div class="panels">{"".join(_img(_file_uri(p), p.stem) for p in plots)}</div></details>'
-            )
-    if grid_cells:
-        parts.append(_grid(grid_cells, grid_labels, frame_strips, table, details, models))
-    parts.append("<h2>Clips</h2>" + "".join(sections))
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_STYLE}</style>"
-        f"</head><body>{''.join(parts)}</body></html>"
+        sweep_plots = [Picture(_file_uri(p), p.stem) for p in sorted(root.glob("plot_*.png"))]
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    html = environment.get_template("report.html.j2").render(
+        title=f"videoattr report: {root.resolve().name}",
+        css=(TEMPLATES / "report.css").read_text(),
+        sweep=sweep,
+        run=run_info(list(jobs.values()), root),
+        summary=summary_view(table, labels),
+        mean_curves=page.mean_curves(),
+        sweep_plots=sweep_plots,
+        grid=page.grid(),
+        clips=page.sections,
     )
     out = root / "report.html"
-    out.write_text(page)
+    out.write_text(html)
     return out
 
 

@@ -87,10 +87,8 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value
-    if "layer" in accepted and options.get("layer") is None:
-        raise VideoAttrError(
-            f"Model '{spec.name}' has no Grad-CAM layer: set method.layer=<module name> or use another method."
-        )
+    # (methods branch) No error here for a null layer: grad_cam finds torchvision's MViT and Swin3D by class
+    # and names the candidate layers of any other model itself.
     return options
 
 
@@ -489,6 +487,7 @@ def run(cfg: DictConfig) -> Path | None:
     failed = f"{len(job.errors)} failed (errors.csv)" if job.errors else "0 failed"
     print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {failed}.")
     print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    print(f"One page to read them: videoattr-report {run_dir}")
     return run_dir
 
 

@@ -22,7 +22,18 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from videoattr.choices import CURVE_BASELINES, METRIC_GROUPS, POLARITIES, SAMPLING_MODES, SHORT_CLIP_MODES
+from videoattr.choices import (
+    CHANNEL_WEIGHTS,
+    CURVE_BASELINES,
+    GRADCAM_LAYOUTS,
+    GRADCAM_UPSAMPLING,
+    METRIC_GROUPS,
+    POLARITIES,
+    REMOVAL_PERTURBATIONS,
+    REMOVAL_SCORES,
+    SAMPLING_MODES,
+    SHORT_CLIP_MODES,
+)
 from videoattr.errors import ConfigValueError, VideoAttrError, require
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas, check_combine, integer, real
 from videoattr.objective import check_objective
@@ -162,6 +173,92 @@ class SmoothGradConfig(BackpropConfig):
 @dataclass
 class GradCamConfig(MethodConfig):
     layer: str | None = None
+    channel_weights: str = "per_time"
+    layout: str = "auto"
+    token_grid: list[int] | None = None
+    upsample: str = "auto"
+
+    def __post_init__(self):
+        for key, accepted in (
+            ("channel_weights", CHANNEL_WEIGHTS),
+            ("layout", GRADCAM_LAYOUTS),
+            ("upsample", GRADCAM_UPSAMPLING),
+        ):
+            value = getattr(self, key)
+            require(value in accepted, key, value, f"use one of {', '.join(accepted)}")
+        require(
+            self.token_grid is None or len(self.token_grid) == 3 and all(g >= 1 for g in self.token_grid),
+            "token_grid",
+            self.token_grid,
+            "use [T',H',W'] (tokens per axis, each >= 1), or null",
+        )
+
+
+def _triple(key: str, value: list[int], unit: str) -> None:
+    require(len(value) == 3 and all(v >= 1 for v in value), key, value, f"use [T,H,W] in {unit} >= 1")
+
+
+@dataclass
+class RemovalConfig(MethodConfig):
+    """occlusion, rise and kernel_shap: what removed pixels become, the score, the batching."""
+
+    perturbation: str = "blur"
+    blur_sigma: float = 20.0
+    score: str = "probability"
+    polarity: str = "positive"
+    batch_size: int = 16
+    progress: bool | None = None
+
+    def __post_init__(self):
+        for key, accepted in (
+            ("perturbation", REMOVAL_PERTURBATIONS),
+            ("score", REMOVAL_SCORES),
+            ("polarity", POLARITIES),
+        ):
+            value = getattr(self, key)
+            require(value in accepted, key, value, f"use one of {', '.join(accepted)}")
+        require(real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use pixels > 0")
+        require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per forward pass >= 1")
+
+
+@dataclass
+class OcclusionConfig(RemovalConfig):
+    window: list[int] = _list(8, 16, 16)
+    stride: list[int] = _list(4, 8, 8)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _triple("window", self.window, "frames and pixels")
+        _triple("stride", self.stride, "frames and pixels")
+
+
+@dataclass
+class RiseConfig(RemovalConfig):
+    perturbation: str = "fade"
+    masks: int = 500
+    grid: list[int] = _list(4, 7, 7)
+    keep: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.masks >= 2, "masks", self.masks, "use a number of random masks >= 2")
+        _triple("grid", self.grid, "cells")
+        require(real(self.keep) and 0 < self.keep < 1, "keep", self.keep, "use a probability in (0, 1)")
+
+
+@dataclass
+class KernelShapConfig(RemovalConfig):
+    supervoxels: int = 200
+    compactness: float = 10.0
+    samples: int = 500
+    seed: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.supervoxels >= 2, "supervoxels", self.supervoxels, "use a number of SLIC supervoxels >= 2")
+        require(real(self.compactness) and self.compactness > 0, "compactness", self.compactness, "use a number > 0")
+        require(self.samples >= 2, "samples", self.samples, "use a number of coalitions >= 2")
 
 
 @dataclass
@@ -280,6 +377,9 @@ SCHEMAS = {
         "integrated_grad": IntegratedGradConfig,
         "smooth_grad": SmoothGradConfig,
         "grad_cam": GradCamConfig,
+        "occlusion": OcclusionConfig,
+        "rise": RiseConfig,
+        "kernel_shap": KernelShapConfig,
         "random": RandomConfig,
         "centre": CentreConfig,
     },

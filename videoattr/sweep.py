@@ -13,7 +13,7 @@ from videoattr.errors import VideoAttrError
 if TYPE_CHECKING:
     import pandas as pd
 
-NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds"}
+NOT_METRICS = {"target", "predicted", "seed", "area", "target_prob", "seconds", "forward_passes", "backward_passes"}
 # results.csv's ``map``: "single" (the map of one area, or a backprop method's map) or "combined".
 SINGLE = "single"
 

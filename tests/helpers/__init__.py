@@ -20,6 +20,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 from torch import nn
+from torchvision.models.video import MViT, SwinTransformer3d
+from torchvision.models.video.mvit import MSBlockConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -68,10 +70,10 @@ def graded_frames(num_frames: int, height: int = 16, width: int = 16, step: int 
     return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)).copy()
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """``conf/config.yaml`` composed with ``overrides``, as ``run.py`` composes it (schemas included)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -165,3 +167,47 @@ class Stall(nn.Module):
             Path(self.mark).with_suffix(".tmp").replace(self.mark)
             time.sleep(60)
         return self.fc(x.mean(dim=(2, 3, 4)))
+
+
+def tiny_mvit(
+    num_classes: int = 3, frames: int = 8, size: tuple[int, int] = (32, 32), global_kv: bool = False, seed: int = 0
+) -> MViT:
+    """A seeded two-block torchvision MViT for Grad-CAM tests: 1 + T/2 x H/4 x W/4 tokens of 16 channels.
+
+    Block 0 keeps its query grid; its keys and values are pooled by [1, 2, 2], or with ``global_kv`` by
+    [T/2, H/4, W/4] to one token (its attention then adds the same summary to every token, so the tokens
+    that enter the last block stay local). Block 1 pools its queries by [1, 2, 2] (its norm1 sees the
+    finer grid), or with ``global_kv`` keeps them. Not frozen: the caller trains or freezes it.
+    """
+    torch.manual_seed(seed)
+    grid = [frames // 2, size[0] // 4, size[1] // 4]
+    blocks = [
+        MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], grid if global_kv else [1, 2, 2]),
+        MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2] if not global_kv else [1, 1, 1], [1, 1, 1]),
+    ]
+    return MViT(
+        spatial_size=size,
+        temporal_size=frames,
+        block_setting=blocks,
+        residual_pool=False,
+        residual_with_cls_embed=True,
+        rel_pos_embed=False,
+        proj_after_attn=False,
+        dropout=0.0,
+        num_classes=num_classes,
+    )
+
+
+def tiny_swin3d(num_classes: int = 3, seed: int = 0) -> SwinTransformer3d:
+    """A seeded two-stage torchvision SwinTransformer3d (patches 2 x 4 x 4, 16 then 32 channels, windows
+    2 x 4 x 4): on T x H x W clips its last stage is T/2 x H/8 x W/8 x 32, channels-last. Not frozen."""
+    torch.manual_seed(seed)
+    return SwinTransformer3d(
+        patch_size=[2, 4, 4],
+        embed_dim=16,
+        depths=[1, 1],
+        num_heads=[1, 2],
+        window_size=[2, 4, 4],
+        stochastic_depth_prob=0.0,
+        num_classes=num_classes,
+    )

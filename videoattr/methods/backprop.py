@@ -15,6 +15,7 @@ from torch import nn
 
 from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
+from videoattr.methods.cost import cost
 from videoattr.methods.polarity import polarity_map
 
 KINETICS_MEAN = (0.43216, 0.39467, 0.37645)
@@ -22,17 +23,18 @@ KINETICS_STD = (0.22803, 0.22145, 0.21699)
 
 
 def gradients(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive") -> Explanation:
-    """d(logit of ``target``)/d(input), reduced by ``polarity``."""
+    """d(logit of ``target``)/d(input), reduced by ``polarity``. One forward and one backward pass per clip."""
     attribution = Saliency(model).attribute(_leaf(inputs), target=target, abs=False)
-    return Explanation(polarity_map(attribution, polarity))
+    return Explanation(polarity_map(attribution, polarity), extras=cost(len(inputs), 1, 1))
 
 
 def gradients_x_input(
     model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, polarity: str = "positive"
 ) -> Explanation:
-    """d(logit of ``target``)/d(input) times the input, reduced by ``polarity``."""
+    """d(logit of ``target``)/d(input) times the input, reduced by ``polarity``. One forward and one
+    backward pass per clip."""
     attribution = InputXGradient(model).attribute(_leaf(inputs), target=target)
-    return Explanation(polarity_map(attribution, polarity))
+    return Explanation(polarity_map(attribution, polarity), extras=cost(len(inputs), 1, 1))
 
 
 def integrated_gradients(
@@ -50,6 +52,7 @@ def integrated_gradients(
     The baseline is black after normalisation (-mean / std per channel). The path integral is the left
     Riemann sum over alpha = 0, 1/steps, ..., (steps - 1)/steps (Captum's ``riemann_left``), times
     (input - baseline). ``internal_batch_size`` bounds how many path points go through the model at once.
+    Cost per clip: ``steps`` forward and backward passes.
     """
     if int(steps) != steps or steps < 2:
         raise VideoAttrError(
@@ -70,7 +73,7 @@ def integrated_gradients(
         method="riemann_left",
         internal_batch_size=internal_batch_size,
     )
-    return Explanation(polarity_map(attribution, polarity))
+    return Explanation(polarity_map(attribution, polarity), extras=cost(len(inputs), int(steps), int(steps)))
 
 
 def smooth_gradients(
@@ -88,6 +91,7 @@ def smooth_gradients(
     The noise is Gaussian with standard deviation ``stdev`` in normalised input units, drawn after
     seeding with ``seed`` inside ``torch.random.fork_rng`` (the caller's random state is restored), so
     equal seeds give equal maps. ``internal_batch_size`` bounds how many noisy copies go through the model at once.
+    Cost per clip: ``samples`` forward and backward passes.
     """
     if samples < 1 or stdev < 0:
         raise VideoAttrError(
@@ -105,7 +109,7 @@ def smooth_gradients(
             target=target,
             abs=False,
         )
-    return Explanation(polarity_map(attribution, polarity))
+    return Explanation(polarity_map(attribution, polarity), extras=cost(len(inputs), int(samples), int(samples)))
 
 
 def _leaf(inputs: torch.Tensor) -> torch.Tensor:

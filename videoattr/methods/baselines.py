@@ -10,6 +10,7 @@ from torch import nn
 
 from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
+from videoattr.methods.cost import cost
 
 
 def random_map(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, seed: int = 0) -> Explanation:
@@ -17,7 +18,7 @@ def random_map(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, see
     n, _, t, h, w = inputs.shape
     generator = torch.Generator().manual_seed(int(seed))
     maps = torch.rand(n, 1, t, h, w, generator=generator)
-    return Explanation(maps.to(inputs.device))
+    return Explanation(maps.to(inputs.device), extras=cost(n, 0))
 
 
 def centre_prior(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, sigma_frac: float = 0.25) -> Explanation:
@@ -34,4 +35,4 @@ def centre_prior(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, s
         for size in (h, w)
     )
     frame = torch.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
-    return Explanation(frame.expand(n, 1, t, h, w).contiguous())
+    return Explanation(frame.expand(n, 1, t, h, w).contiguous(), extras=cost(n, 0))

@@ -83,7 +83,7 @@ def build_trainer(kwargs: dict[str, Any]) -> pl.Trainer:
     """``pl.Trainer(**kwargs)``; settings Lightning refuses raise a ``VideoAttrError`` quoting its reason."""
     try:
         return pl.Trainer(**kwargs)
-    except (MisconfigurationException, TypeError, ValueError) as err:
+    except (MisconfigurationException, TypeError, ValueError, ImportError) as err:
         raise VideoAttrError(
             f"Lightning refuses the trainer settings ({one_line(err)}): fix the trainer.* keys, "
             "e.g. trainer.accelerator=cpu trainer.devices=1."
