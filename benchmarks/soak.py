@@ -127,10 +127,10 @@ class Part:
     attempts: list[dict] = field(default_factory=list)
 
 
-def build(base: Path, clips: int, broken: float, rng: np.random.Generator) -> list[Part]:
-    """The clips: about a fifth as frame folders, the rest video files; ``broken`` of each part broken,
-    the kinds taken in turn."""
-    counts = {"frames": max(len(FRAME_KINDS), round(clips * 0.2))}
+def build(base: Path, clips: int, broken: float, kills: int, rng: np.random.Generator) -> list[Part]:
+    """The clips: about a fifth as frame folders (enough for ``kills`` kills), the rest video files;
+    ``broken`` of each part broken, the kinds taken in turn."""
+    counts = {"frames": max(len(FRAME_KINDS) + 3 * (kills + 1), round(clips * 0.2))}
     counts["videos"] = clips - counts["frames"]
     parts = []
     for name, kinds, write in (
@@ -283,7 +283,7 @@ def soak(
 ) -> tuple[list[Part], list[str]]:
     rng = np.random.default_rng(seed)
     chooser = random.Random(seed)
-    parts = build(out, clips, broken, rng)
+    parts = build(out, clips, broken, kills, rng)
     classes = out / "classes.txt"
     classes.write_text("\n".join(CLASSES) + "\n")
     problems = []
@@ -295,8 +295,9 @@ def soak(
             left = len(part.good) - len(done_files(part.run_dir))
             if left < 2:
                 break
-            at = chooser.randint(1, max(1, left // (kills - k + 1)))
-            attempt(part, cmd, (at, chooser.uniform(0.0, 0.3), signum))
+            # after 1 .. a share of the clips left (keeping a few for the run still to be busy), + 0-0.2 s
+            at = chooser.randint(1, max(1, (left - 3) // (kills - k + 1)))
+            attempt(part, cmd, (at, chooser.uniform(0.0, 0.2), signum))
         record = attempt(part, cmd, None)
         problems += [f"{part.name}: {problem}" for problem in check(part, figures, 1)]
         if record["status"] != 0:

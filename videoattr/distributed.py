@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,14 @@ class World:
                 return rank, status
         return None
 
-    def worker_error(self) -> RankFailed | None:
+    def worker_error(self, wait: float = 0.0) -> RankFailed | None:
+        """The error of the first rank started here that stopped with one; with ``wait``, a collective
+        failed (a closed connection): wait up to that many seconds for a rank to exit first."""
+        deadline = time.monotonic() + wait
+        while wait and self.failed_worker() is None and time.monotonic() < deadline:
+            if all(worker.poll() is not None for worker in self.workers):
+                break
+            time.sleep(0.05)
         failed = self.failed_worker()
         if failed is None:
             return None
