@@ -37,8 +37,9 @@ from videoattr.errors import RankFailed, VideoAttrError
 
 log = logging.getLogger(__name__)
 
-# How long a rank started here may take to exit once the run is over, and how long rank 0 waits for
-# its own error path (a closed connection) after a rank stopped before it ends the run itself.
+# How long a rank started here may take to exit (once the run is over, or after a collective with it
+# failed), and how long rank 0 waits for its own error path (a closed connection) after a rank stopped
+# before it ends the run itself.
 EXIT_WAIT_S = 120.0
 STOP_GRACE_S = 30.0
 _DDP_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")

@@ -38,7 +38,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from videoattr.api import explain
 from videoattr.cli import resume_hint
 from videoattr.data.datasets import build_dataset
-from videoattr.distributed import STOP_GRACE_S, World, current, start_world
+from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
 from videoattr.errors import OutputError, VideoAttrError, is_clip_error, one_line, reason
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
@@ -170,7 +170,7 @@ class Job:
         except BaseException as err:
             # a collective that failed on this rank: another rank probably stopped; give it time to exit
             broken = isinstance(err, torch.distributed.DistError) or "Connection closed by peer" in str(err)
-            failed = self.world.worker_error(wait=STOP_GRACE_S if broken else 0.0)
+            failed = self.world.worker_error(wait=EXIT_WAIT_S if broken else 0.0)
             self.world.close(ok=False)
             if failed is not None and not isinstance(err, KeyboardInterrupt | SystemExit):
                 raise failed from err
