@@ -15,7 +15,8 @@ def main(cfg: DictConfig) -> float | None:
         validate(cfg)  # before torch and Lightning are imported: a bad config answers at once
         from videoattr.runner import run
 
-        return run_objective(cfg.objective, run(cfg))
+        run_dir = run(cfg)  # None on the ranks > 0 of a multi-process run
+        return None if run_dir is None else run_objective(cfg.objective, run_dir)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Every problem a user can cause (a missing path, a bad area, an unknown class, ..
 ``run.py`` prints that sentence as the last line of stderr and exits with status 2.
 """
 
+import errno
 import re
 
 
@@ -44,3 +45,42 @@ def one_line(err: BaseException, limit: int = 200) -> str:
     text = (str(err).strip().splitlines() or [type(err).__name__])[0].strip().rstrip(".")
     text = re.sub(r"\.\s+(?=[A-Z])", "; ", text)  # one sentence
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RankFailed(Exception):
+    """A process of a multi-process (DDP) run stopped with an error; ``run.py`` prints this one line
+    (the process's own error is above it) and exits with status 1."""
+
+
+class OutputError(VideoAttrError):
+    """The run directory cannot take a result file (a file in its place, no permission, a full disk):
+    the run stops, whatever ``fail_fast`` says."""
+
+
+# What one clip's data or the model's computation on it raises; recorded for that clip. Anything else
+# (TypeError, AttributeError, KeyError, IndexError, AssertionError, NameError, ImportError,
+# NotImplementedError, ...) is a bug, in videoattr or in the model's code, and stops the run.
+CLIP_ERRORS: tuple[type[BaseException], ...] = (VideoAttrError, RuntimeError, OSError, ValueError, EOFError)
+# Errors of a broken process group or device: the next clips would fail the same way.
+_RUN_ERRORS = ("NotImplementedError", "DistError", "AcceleratorError")
+# Full disk, quota exceeded, read-only file system: no later clip can be written either.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def is_clip_error(err: BaseException) -> bool:
+    """Whether ``err`` is a failure of one clip (recorded in errors.csv, the run goes on) rather than a
+    bug or a failure of the run itself (raised). Decoder errors (decord's, zip files) count as the clip's."""
+    if isinstance(err, OutputError) or any(cls.__name__ in _RUN_ERRORS for cls in type(err).__mro__):
+        return False
+    if isinstance(err, OSError) and err.errno in _NO_SPACE:
+        return False
+    module = type(err).__module__
+    return isinstance(err, CLIP_ERRORS) or module.startswith("decord") or type(err).__name__ == "BadZipFile"
+
+
+def reason(err: BaseException) -> str:
+    """The one line that errors.csv keeps for a failed clip: a ``VideoAttrError``'s sentence, otherwise
+    the exception's type and the first line of its message."""
+    if isinstance(err, VideoAttrError):
+        return str(err)
+    return f"{type(err).__name__}: {one_line(err)}"

@@ -6,11 +6,13 @@ Layout under the run directory::
     figures/<clip>.png    frames in a row, one overlay row per area
     figures/<clip>.gif    the same as an animation
     results.csv           one row per clip and area (metrics included)
-    errors.csv            clips that failed, with the message
+    errors.csv            clips that failed: clip, stage, error (one line), path (absent when none failed)
     summary.json          per-run means of the metrics, counts, seconds per clip
 
 A clip counts as done when its ``.npz`` exists with the run's config hash: the ``.npz`` is written
-last, by rename, after its figures.
+last, by rename, after its figures. Every file is written to a hidden temporary name beside it and
+renamed into place, so a file under its own name is always whole; a run killed mid-write leaves the
+temporary file, which the next run in that directory removes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+# The temporary name of atomic_write: "." + the file's name + "." + mkstemp's 8 characters + its suffix.
+TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}(\.[A-Za-z0-9]+)?")
+
+
+# The process's umask: files get the permissions of an ordinary open() (mkstemp's are 0600).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,9 +49,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename in (None, tmp):
+            err.filename = str(path)  # name the file the user knows (a full disk, say)
         raise
 
 
@@ -81,10 +95,20 @@ class RunStore:
                     rows.extend(json.loads(str(data["rows"])))
         return rows
 
+    def remove_temporary(self) -> None:
+        """Remove the temporary files of writes that a killed run left (``atomic_write``'s hidden names)."""
+        for folder in (self.root, self.root / "clips", self.root / "figures"):
+            for path in folder.glob(".*.*") if folder.is_dir() else ():
+                if path.is_file() and TEMPORARY.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+
     def write_tables(self, errors: list[dict], summary: dict) -> None:
-        """Write results.csv, errors.csv (when any clip failed) and summary.json."""
+        """Write results.csv, errors.csv (removed when no clip failed: an older run's would mislead) and
+        summary.json."""
         rows = self.rows()
         atomic_write(self.root / "results.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
         if errors:
             atomic_write(self.root / "errors.csv", lambda tmp: pd.DataFrame(errors).to_csv(tmp, index=False))
+        else:
+            (self.root / "errors.csv").unlink(missing_ok=True)
         atomic_write(self.root / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))

@@ -1,24 +1,45 @@
-"""The command-line job: explain every clip of a dataset with one model and one method."""
+"""The command-line job: explain every clip of a dataset with one model and one method.
+
+One bad clip never stops a run: what fails for one clip is recorded in errors.csv (its name, the
+stage, a one-line reason, its path) and the run goes on; ``fail_fast=true`` stops at the first
+instead. A failure of one clip (``videoattr.errors.is_clip_error``) is a ``VideoAttrError`` (a frame
+folder of mixed sizes, a label outside the class list, a clip too short, ...) or what a decoder or the
+model raises for it (a file decord cannot read, a RuntimeError or ValueError in the model's forward,
+out of memory); a batch that fails is explained again clip by clip, so that only the bad clip fails.
+A bug (TypeError, AttributeError, KeyError, IndexError, AssertionError, NotImplementedError, ...) in
+videoattr or in the model stops the run with its traceback, as do a broken process group or device.
+A result file that cannot be written (a full disk, no permission) stops the run with one line
+(``OutputError``): its clip is not done, and a rerun resumes from there.
+
+With several processes (``trainer.strategy=ddp``, ``videoattr.distributed``) every rank runs this job
+on the same clips in the same order, agreeing on each clip's outcome; only rank 0 writes results.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import json
 import logging
+import os
 import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from videoattr.api import explain
+from videoattr.cli import resume_hint
 from videoattr.data.datasets import build_dataset
-from videoattr.errors import VideoAttrError
+from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
+from videoattr.errors import OutputError, VideoAttrError, is_clip_error, one_line, reason
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.fit import check_trainer
@@ -27,6 +48,7 @@ from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
 from videoattr.schema import validate
+from videoattr.terminal import is_verbose, set_verbose
 from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
 
@@ -106,6 +128,16 @@ def baseline_settings(cfg: DictConfig) -> dict:
     }
 
 
+@dataclass
+class Failure:
+    """Why a clip failed: the ``stage`` (label, load, model, target, explain, metrics), the one-line
+    ``reason`` and, on the rank that saw it, the exception."""
+
+    stage: str
+    reason: str
+    error: BaseException | None = None
+
+
 class Job:
     """One run: a model, a dataset, a method, the areas; writes into the Hydra run directory."""
 
@@ -122,19 +154,44 @@ class Job:
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         self.baseline = baseline_settings(cfg)
         self.store = RunStore(run_dir, config_hash(cfg))
-        self.writes = rank_zero_only.rank == 0
         self.errors: list[dict] = []
         self.seconds: list[float] = []
+        # After what can go wrong for the user: the other ranks start once this one has loaded everything.
+        trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+        self.world: World = start_world(trainer) if self.method in PERTURBATION_METHODS else current()
+        self.writes = self.world.rank == 0
+        if not self.writes:
+            quiet_rank(self.world.rank)
 
     def run(self) -> None:
+        """Explain every clip not done yet; then (rank 0) write the tables."""
+        try:
+            self._explain_all()
+        except BaseException as err:
+            # a collective that failed on this rank: another rank probably stopped; give it time to exit
+            broken = isinstance(err, torch.distributed.DistError) or "Connection closed by peer" in str(err)
+            failed = self.world.worker_error(wait=EXIT_WAIT_S if broken else 0.0)
+            self.world.close(ok=False)
+            if failed is not None and not isinstance(err, KeyboardInterrupt | SystemExit):
+                raise failed from err
+            raise
+        self.world.close(ok=True)
+        if self.writes:
+            self._check_any_done()
+            summary = self._summary()
+            with self.writing():
+                self.store.write_tables(self.errors, summary)
+                self.tracker.finish(self.store.rows(), summary)
+
+    def _explain_all(self) -> None:
+        """Load the clips not done yet (rank 0's list: only it writes results) into batches and explain them."""
+        if self.writes:
+            self.store.remove_temporary()
+        pending = self.world.broadcast(self._pending() if self.writes else None)
         batch_size = batch_size_of(self.cfg)
         batch: list[dict] = []
-        for index in range(len(self.dataset)):
-            name = self.dataset.clip_name(index)
-            if not self.cfg.overwrite and self.store.is_done(name):
-                log.info("skipping %s: results exist (overwrite=true recomputes)", name)
-                continue
-            item = self._guard([name], self._load, index)
+        for index in pending:
+            item = self._load(index)
             if item is not None:
                 batch.append(item)
             if len(batch) == batch_size:
@@ -142,18 +199,35 @@ class Job:
                 batch = []
         if batch:
             self._explain_batch(batch)
-        self._check_any_done()
-        if self.writes:
-            summary = self._summary()
-            self.store.write_tables(self.errors, summary)
-            self.tracker.finish(self.store.rows(), summary)
 
-    def _load(self, index: int) -> dict:
-        """Clip ``index`` as a dataset item. A label the class list lacks fails the clip (before decoding
-        it) when the label is the target; another target explains it, with a warning."""
+    def _pending(self) -> list[int]:
+        """The indices of the clips without results of this config (all of them with overwrite)."""
+        pending = []
+        for index in range(len(self.dataset)):
+            name = self.dataset.clip_name(index)
+            if not self.cfg.overwrite and self.store.is_done(name):
+                log.info("skipping %s: results exist (overwrite=true recomputes)", name)
+                continue
+            pending.append(index)
+        return pending
+
+    def _load(self, index: int) -> dict | None:
+        """Clip ``index`` as a dataset item, or None when it failed (on any rank). A label the class list
+        lacks fails the clip (before decoding it) when the label is the target; another target explains
+        it, with a warning."""
+        item, failure = self._attempt("label", self._check_label, index)
+        if failure is None:
+            item, failure = self._attempt("load", self.dataset.__getitem__, index)
+        failure = self._agree([failure])[0]
+        if failure is not None:
+            self._fail(self.dataset.clip_name(index), failure, str(self.dataset.paths[index]))
+            return None
+        return item
+
+    def _check_label(self, index: int) -> None:
         if self.cfg.target == "label":
             self.dataset.check_label(index)
-        elif self.dataset.label_errors[index] is not None:
+        elif self.dataset.label_errors[index] is not None and self.writes:
             label = self.dataset.labels[index][0]
             log.warning(
                 "clip %s: label '%s' is not in the class list; explaining target=%s",
@@ -161,20 +235,47 @@ class Job:
                 label,
                 self.cfg.target,
             )
-        return self.dataset[index]
 
-    def _guard(self, names: list[str], work, *args, **kwargs):
-        """Return ``work(*args, **kwargs)``; a user-level error is recorded for each clip of ``names``
-        (and None returned) unless fail_fast."""
+    def _attempt(self, stage: str, work, *args):
+        """``(work(*args), None)``, or ``(None, Failure)`` when it fails for this clip; other errors raise."""
         try:
-            return work(*args, **kwargs)
-        except VideoAttrError as err:
-            if self.cfg.fail_fast:
+            return work(*args), None
+        except Exception as err:
+            if not self._is_clip_failure(err):
                 raise
-            for name in names:
-                log.error("clip %s failed: %s", name, err)
-                self.errors.append({"clip": name, "error": str(err)})
-            return None
+            return None, Failure(stage, reason(err), err)
+
+    def _is_clip_failure(self, err: BaseException) -> bool:
+        """Whether ``err`` fails one clip only; an ``OSError`` of the run directory (or a full disk) stops
+        the run as an ``OutputError``."""
+        if isinstance(err, OSError) and is_output_error(err, self.run_dir):
+            raise output_error(err, self.run_dir) from err
+        return is_clip_error(err)
+
+    def _agree(self, failures: list[Failure | None]) -> list[Failure | None]:
+        """Every rank's view of some clips' outcomes made one: a clip fails if it failed on any rank (with
+        the reason of the first such rank)."""
+        if self.world.size == 1:
+            return failures
+        views = self.world.gather([None if f is None else (f.stage, f.reason) for f in failures])
+        agreed = []
+        for i, mine in enumerate(failures):
+            rank = next((r for r, view in enumerate(views) if view[i] is not None), None)
+            if rank is None or rank == self.world.rank:
+                agreed.append(mine)
+            else:
+                stage, why = views[rank][i]
+                agreed.append(Failure(stage, why if rank == 0 else f"on rank {rank}: {why}"))
+        return agreed
+
+    def _fail(self, name: str, failure: Failure, path: str = "") -> None:
+        """Record that clip ``name`` failed (rank 0 logs and writes it), or with fail_fast stop the run."""
+        if self.cfg.fail_fast:
+            raise failure.error if failure.error is not None else VideoAttrError(failure.reason)
+        if self.writes:
+            traceback = failure.error if is_verbose() and not isinstance(failure.error, VideoAttrError) else None
+            log.error("clip %s failed: %s", name, failure.reason, exc_info=traceback)
+        self.errors.append({"clip": name, "stage": failure.stage, "error": failure.reason, "path": path})
 
     def _check_any_done(self) -> None:
         """Raise when every clip failed: the run has no result to write."""
@@ -186,34 +287,71 @@ class Job:
         raise VideoAttrError(f"All {len(self.errors)} clips failed, the first ({self.errors[0]['clip']}) with: {first}")
 
     def _explain_batch(self, items: list[dict]) -> None:
-        with torch.no_grad():
-            logits = self.net(torch.stack([item["clip"] for item in items]))
-        self._check_classes(logits)
+        """The model's scores and the targets of a batch's clips, then their explanations."""
+        scores = self._scores(items)
+        outcomes: list[int | Failure] = []
+        for item, row in zip(items, scores):
+            if isinstance(row, Failure):
+                outcomes.append(row)
+                continue
+            target, failure = self._attempt("target", resolve_target, self.cfg.target, item, row, self.spec.class_names)
+            outcomes.append(target if failure is None else failure)
+        # One target per clip for every rank: rank 0's (a near tie could go either way on another device).
+        agreed = self._agree([o if isinstance(o, Failure) else None for o in outcomes])
+        targets = self.world.broadcast([None if isinstance(o, Failure) else o for o in outcomes])
         jobs = []
-        for item, row in zip(items, logits):
-            target = self._guard([item["name"]], resolve_target, self.cfg.target, item, row, self.spec.class_names)
-            if target is not None:
+        for item, row, failure, target in zip(items, scores, agreed, targets):
+            if failure is not None:
+                self._fail(item["name"], failure, item["path"])
+            else:
                 jobs.append((item, row, target))
-        if not jobs:
-            return
+        if jobs:
+            self._explain_jobs(jobs)
+
+    def _scores(self, items: list[dict]) -> list[torch.Tensor | Failure]:
+        """The model's scores for each clip (one forward pass of the batch; if that fails, one per clip,
+        so that only the clip the model fails on fails)."""
+        rows: list[torch.Tensor | Failure]
+        with torch.no_grad():
+            logits, failure = self._attempt("model", self.net, torch.stack([item["clip"] for item in items]))
+            if failure is None:
+                rows = list(logits)
+            elif len(items) == 1:
+                rows = [failure]
+            else:
+                rows = []
+                for item in items:
+                    logits, failure = self._attempt("model", self.net, item["clip"][None])
+                    rows.append(logits[0] if failure is None else failure)
+        scored = [row for row in rows if not isinstance(row, Failure)]
+        if scored:
+            self._check_classes(torch.stack(scored))
+        return rows
+
+    def _explain_jobs(self, jobs: list[tuple[dict, torch.Tensor, int]]) -> None:
+        """Explain clips (item, clean scores, target) in one call of the method; if that fails for a
+        clip's reason, again one by one, so that only the bad clip fails. Rank 0 records the results."""
         clips = torch.stack([item["clip"] for item, _, _ in jobs])
+        targets = [t for _, _, t in jobs]
         start = time.perf_counter()
-        result = self._guard(
-            [item["name"] for item, _, _ in jobs],
-            explain,
-            self.net,
-            clips,
-            [t for _, _, t in jobs],
-            method=self.method,
-            return_details=True,
-            **self.options,
-        )
-        if result is None:
+        try:
+            result = explain(self.net, clips, targets, method=self.method, return_details=True, **self.options)
+            baseline = baseline_probability(self.net, clips, torch.tensor(targets), **self.baseline).cpu().numpy()
+        except Exception as err:
+            # With several ranks, only what every rank raises together (VideoAttrError, PairFailure) is
+            # the clips'; anything else may have left the other ranks in a collective: it stops the run.
+            if not self._is_clip_failure(err) or (self.world.size > 1 and not isinstance(err, VideoAttrError)):
+                raise
+            if len(jobs) > 1:
+                if self.writes:
+                    log.warning("a batch of %d clips failed (%s): explaining them one by one", len(jobs), reason(err))
+                for job in jobs:
+                    self._explain_jobs([job])
+                return
+            self._fail(jobs[0][0]["name"], Failure("explain", reason(err), err), jobs[0][0]["path"])
             return
         seconds = (time.perf_counter() - start) / len(jobs)
         self.seconds.extend([seconds] * len(jobs))
-        targets = torch.tensor([t for _, _, t in jobs])
-        baseline = baseline_probability(self.net, clips, targets, **self.baseline).cpu().numpy()
         if self.writes:
             for i, (item, row, target) in enumerate(jobs):
                 clip = clip_result(result, i, item, row, target, seconds, float(baseline[i]))
@@ -233,14 +371,34 @@ class Job:
         return class_names[index] if class_names else str(index)
 
     def _record(self, clip: ClipResult, item: dict) -> None:
-        """Score the clip's maps and write its figures, its ``.npz`` (rows included) and its tracking."""
-        metrics, curves = self._metrics(item, clip)
+        """Score the clip's maps and write its figures, its ``.npz`` (rows included) and its tracking; the
+        ``.npz``, written last, makes the clip done."""
+        scored, failure = self._attempt("metrics", self._metrics, item, clip)
+        if failure is not None:
+            self._fail(clip.name, failure, item["path"])
+            return
+        metrics, curves = scored
         self._warn_if_no_evidence_needed(clip)
         seed = int(self.cfg.seed)
         rows = result_rows(clip, self.spec.name, self.method, seed, metrics, self._label_of)
-        media = self._write_figures(clip) if self.cfg.figures else []
-        self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
-        self.tracker.log_clip(clip.name, rows, media, clip.history)
+        media: list[Path] = []
+        with self.writing():
+            try:
+                media = self._write_figures(clip) if self.cfg.figures else []
+                self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
+            except BaseException:
+                for path in (self.store.figure_path(clip.name, s) for s in (".png", ".gif")):
+                    path.unlink(missing_ok=True)  # the figures of a clip that is not done
+                raise
+            self.tracker.log_clip(clip.name, rows, media, clip.history)
+
+    @contextmanager
+    def writing(self):
+        """Result files: one that cannot be written stops the run with an ``OutputError``."""
+        try:
+            yield
+        except OSError as err:
+            raise output_error(err, self.run_dir) from err
 
     def _warn_if_no_evidence_needed(self, clip: ClipResult) -> None:
         if abs(clip.prob_baseline - clip.target_prob) <= BIASED_WITHIN:
@@ -292,6 +450,10 @@ class Job:
             "seed": int(self.cfg.seed),
             "clips_done": len({r["clip"] for r in rows}),
             "clips_failed": len(self.errors),
+            "clips_failed_by_stage": {
+                stage: sum(e["stage"] == stage for e in self.errors)
+                for stage in dict.fromkeys(e["stage"] for e in self.errors)
+            },
             "config_hash": self.store.config_hash,
             "mean": means([r for r in rows if r.get("map") != "combined"]),
         }
@@ -306,17 +468,57 @@ def batch_size_of(cfg: DictConfig) -> int:
     return cfg.dataset.batch_size or (8 if torch.cuda.is_available() else 1)
 
 
-def run(cfg: DictConfig) -> Path:
-    """Run the job of a composed config; returns the run directory."""
+def run(cfg: DictConfig) -> Path | None:
+    """Run the job of a composed config; returns the run directory (None on the ranks > 0 of a
+    multi-process run, which write nothing)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     validate(cfg)
+    set_verbose(bool(cfg.get("verbose", False)))
     if cfg.method.name in PERTURBATION_METHODS:
         check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
     job = Job(cfg, run_dir)
-    job.run()
-    if job.writes:
-        done = len({r["clip"] for r in job.store.rows()})
-        print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")
-        print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
-        print(f"One page to read them: videoattr-report {run_dir}")
+    try:
+        job.run()
+    except OSError as err:
+        if is_output_error(err, run_dir):
+            raise output_error(err, run_dir) from err
+        raise
+    if not job.writes:
+        return None
+    done = len({r["clip"] for r in job.store.rows()})
+    failed = f"{len(job.errors)} failed (errors.csv)" if job.errors else "0 failed"
+    print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {failed}.")
+    print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    print(f"One page to read them: videoattr-report {run_dir}")
     return run_dir
+
+
+def is_output_error(err: OSError, run_dir: Path) -> bool:
+    """Whether ``err`` is about the run's outputs: a full disk (or quota, or a read-only file system), or a
+    file of the run directory."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    name = err.filename or ""
+    return bool(name) and Path(os.path.abspath(name)).is_relative_to(Path(os.path.abspath(run_dir)))
+
+
+def output_error(err: OSError, run_dir: Path) -> OutputError:
+    """The one sentence for a result file the run could not write."""
+    where = err.filename or run_dir
+    why = err.strerror or one_line(err)
+    return OutputError(
+        f"Could not write {where} ({why}): free space on its disk or fix its permissions, then {resume_hint()}."
+    )
+
+
+def quiet_rank(rank: int) -> None:
+    """A rank > 0 prints only its errors (rank 0 reports the run) and writes no log file of its own."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(logging.ERROR)
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(name)s: %(message)s"))
+    warnings.simplefilter("ignore")

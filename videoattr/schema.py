@@ -351,6 +351,7 @@ class RunConfig:
     overwrite: bool = False
     fail_fast: bool = False
     figures: bool = True
+    verbose: bool = False
     objective: str | None = None
 
     def __post_init__(self):

@@ -79,7 +79,9 @@ def save_animation(path: Path, frames: np.ndarray, maps: np.ndarray, fps: float 
     frames: T x H x W x 3 uint8; maps: A x T x H x W in [0, 1].
     """
     panels = [frames] + [overlay(frames, m) for m in maps]
-    iio.imwrite(path, np.concatenate(panels, axis=2), extension=".gif", duration=1000 / fps, loop=0)
+    # Encoded in memory, then written: a write that fails (a full disk) leaves no open encoder behind.
+    data = iio.imwrite("<bytes>", np.concatenate(panels, axis=2), extension=".gif", duration=1000 / fps, loop=0)
+    Path(path).write_bytes(data)
 
 
 def overlay_strip(frames: np.ndarray, maps: np.ndarray | None, indices: list[int], gap: int = 2) -> np.ndarray:

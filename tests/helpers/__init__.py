@@ -6,9 +6,11 @@ as ``run.py`` composes them, ``python run.py`` as a subprocess, and a tiny netwo
 
 from __future__ import annotations
 
+import builtins
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -113,6 +115,58 @@ def tiny_net(num_classes: int = 5) -> nn.Module:
         nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, num_classes)
     )
     return net.eval().requires_grad_(False)
+
+
+class Picky(nn.Module):
+    """A classifier (a linear map of the channel means, ``classes`` outputs) that fails on bright clips:
+    it raises ``error`` (a name of a builtin exception) when a clip of its batch has a mean above
+    ``limit`` after normalisation; with ``in_fit`` only with autograd on (inside a perturbation fit),
+    with ``rank`` only in the process of that LOCAL_RANK (of a DDP run).
+    ``python run.py model=custom model.target=helpers.Picky`` with tests/ on the path."""
+
+    def __init__(
+        self,
+        limit: float = 1.0,
+        error: str = "RuntimeError",
+        in_fit: bool = False,
+        rank: int | None = None,
+        classes: int = 4,
+    ):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc, self.limit, self.error, self.in_fit, self.rank = nn.Linear(3, classes), limit, error, in_fit, rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = x.mean(dim=(2, 3, 4))
+        bright = means.mean(dim=1) > self.limit
+        here = self.rank is None or os.environ.get("LOCAL_RANK", "0") == str(self.rank)
+        if bright.any() and here and (torch.is_grad_enabled() or not self.in_fit):
+            raise getattr(builtins, self.error)(
+                f"Picky cannot take clip {int(bright.nonzero()[0])} of a batch of {len(x)}"
+            )
+        return self.fc(means)
+
+
+class Stall(nn.Module):
+    """A linear classifier of the channel means that, in the process of LOCAL_RANK ``rank`` (0 when
+    unset), stalls at its first forward pass with autograd on (the first iteration of a perturbation
+    fit) once the file ``after`` exists (or at once without it): it writes the file ``mark`` and
+    sleeps a minute, waiting for a test's signal. Once ``mark`` exists (a rerun) it never stalls."""
+
+    def __init__(self, mark: str, after: str | None = None, rank: int = 0, classes: int = 4):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc, self.mark, self.after, self.rank, self.stalled = nn.Linear(3, classes), mark, after, rank, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        here = os.environ.get("LOCAL_RANK", "0") == str(self.rank)
+        ready = self.after is None or Path(self.after).exists()
+        if here and ready and torch.is_grad_enabled() and not self.stalled and not Path(self.mark).exists():
+            self.stalled = True
+            Path(self.mark).with_suffix(".tmp").write_text(str(os.getpid()))
+            Path(self.mark).with_suffix(".tmp").replace(self.mark)
+            time.sleep(60)
+        return self.fc(x.mean(dim=(2, 3, 4)))
 
 
 def tiny_mvit(

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from videoattr.errors import VideoAttrError
+from videoattr.terminal import decoder_messages, decoder_reason
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv")
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -52,21 +53,27 @@ class VideoFileReader:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        try:
-            self._video = decord.VideoReader(str(self.path), ctx=decord.cpu(0))
-        except _DECODE_ERRORS as err:
-            raise _undecodable(self.path) from err
+        with decoder_messages() as messages:
+            try:
+                self._video = decord.VideoReader(str(self.path), ctx=decord.cpu(0))
+            except _DECODE_ERRORS as err:
+                error = err
+            else:
+                return
+        raise _undecodable(self.path, messages) from error
 
     def __len__(self) -> int:
         return len(self._video)
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         """Frames at ``indices`` as T x H x W x 3 uint8."""
-        try:
-            with decord.bridge.use_torch():
-                return self._video.get_batch([int(i) for i in indices])
-        except _DECODE_ERRORS as err:
-            raise _undecodable(self.path) from err
+        with decoder_messages() as messages:
+            try:
+                with decord.bridge.use_torch():
+                    return self._video.get_batch([int(i) for i in indices])
+            except _DECODE_ERRORS as err:
+                error = err
+        raise _undecodable(self.path, messages) from error
 
 
 class FrameFolderReader:
@@ -121,5 +128,8 @@ def open_clip(path: str | Path) -> VideoFileReader | FrameFolderReader:
     )
 
 
-def _undecodable(path: Path) -> VideoAttrError:
-    return VideoAttrError(f"{path} could not be decoded: re-encode it or remove it from the folder.")
+def _undecodable(path: Path, messages: list[str] = ()) -> VideoAttrError:
+    """The error of a file the decoder cannot read; ``messages``: what the decoder printed about it."""
+    why = decoder_reason(list(messages), str(path))
+    why = f" ({why})" if why else ""
+    return VideoAttrError(f"{path} could not be decoded{why}: re-encode it or remove it from the folder.")

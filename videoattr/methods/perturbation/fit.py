@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +35,20 @@ _IRRELEVANT_WARNINGS = (
     r".*smaller than the logging interval.*",
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
 )
+
+
+class KeepSigtermHandler(pl.Callback):
+    """Put back, once a multi-process fit starts, the SIGTERM handler that was in place before it
+    (``run.py``'s: stop cleanly, resume later). Lightning's own broadcasts from rank 0 inside the
+    handler, which never completes while another rank waits in the iteration's all-reduce: the run
+    would hang instead of stopping."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size > 1 and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.handler)
 
 
 def trainer_kwargs(
@@ -127,6 +143,8 @@ def fit_masks(
     module = PerturbationFit(model, inputs, target, areas, opts)
     if opts.early_stop_tol is not None:
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
+    if callable(signal.getsignal(signal.SIGTERM)):
+        callbacks = [*(callbacks or []), KeepSigtermHandler(signal.getsignal(signal.SIGTERM))]
     kwargs = trainer_kwargs(opts.iterations, inputs.device, trainer, logger, callbacks)
     with quiet_lightning(silence_info=trainer is None):
         fitter = build_trainer(kwargs)

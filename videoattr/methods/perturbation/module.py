@@ -2,9 +2,18 @@
 
 Pair q = clip * A + area. The energy is a sum of per-pair terms and SGD acts per element, so every
 pair follows the trajectory it would follow alone. Under DDP every rank holds all masks (same
-initialisation) but computes the energy only of the pairs it owns (q % world_size == rank), scaled
-by world_size: DDP's gradient average then gives every rank the full single-process gradient, the
-optimisers stay in lockstep, and every rank ends with all the final masks.
+initialisation) but computes the energy only of the pairs it owns (q % world_size == rank); the
+ranks' gradients are summed (a DDP communication hook in place of DDP's average), and as every mask
+element gets its gradient from one rank and zeros from the others, every rank gets the single-process
+gradient to the bit: the optimisers stay in lockstep, and every rank ends with all the final masks
+(under another data-parallel strategy, which averages, the energy is scaled by world_size). Any number of pairs
+works with any number of ranks: a rank that owns no pair (more ranks than pairs) runs no forward
+pass but still takes part in every collective (its loss is 0 x the masks, its gradient zeros).
+
+A clip the classifier fails on (``videoattr.errors.is_clip_error``: a RuntimeError, a ValueError,
+...) fails the fit on every rank at once, as ``PairFailure`` with that error's one-line reason: the
+ranks agree on it each iteration (with the NaN check, one all-reduce), so none is left waiting in a
+collective, and the caller can fit the clips again one by one to find the bad one.
 """
 
 from __future__ import annotations
@@ -13,10 +22,11 @@ import math
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from videoattr.errors import VideoAttrError
+from videoattr.errors import VideoAttrError, is_clip_error, reason
 from videoattr.methods.perturbation.losses import (
     area_loss,
     area_zeros,
@@ -31,6 +41,21 @@ from videoattr.methods.perturbation.options import PerturbationOptions
 from videoattr.methods.perturbation.pyramid import blur_pyramid, fade_pyramid, fused_perturb
 
 TERMS = ("reward", "regulariser", "core", "prob")
+
+
+class PairFailure(VideoAttrError):
+    """The classifier failed on a clip of the fit, on this rank or on another: every rank raises it."""
+
+
+def sum_gradients(state, bucket):
+    """DDP communication hook: the ranks' gradients summed (not averaged). No annotations: DDP checks
+    them by identity."""
+    return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda fut: fut.value()[0])
+
+
+def owned_pairs(total: int, rank: int, world_size: int) -> torch.Tensor:
+    """The pairs rank ``rank`` of ``world_size`` computes: q % world_size == rank (none when rank >= total)."""
+    return torch.arange(total)[rank::world_size]
 
 
 class PerturbationFit(pl.LightningModule):
@@ -106,7 +131,14 @@ class PerturbationFit(pl.LightningModule):
             if self.opts.perturbation == "blur"
             else fade_pyramid(clips, self.opts.levels)
         )
-        self.owned = torch.arange(self.global_rank, self.masks.shape[0], self.trainer.world_size, device=self.device)
+        self.owned = owned_pairs(self.masks.shape[0], self.global_rank, self.trainer.world_size).to(self.device)
+        self.gradient_scale = 1
+        if self.trainer.world_size > 1:
+            wrapped = self.trainer.strategy.model
+            if isinstance(wrapped, DistributedDataParallel):
+                wrapped.register_comm_hook(None, sum_gradients)
+            else:
+                self.gradient_scale = self.trainer.world_size
         self.shuffle = torch.Generator(device=self.device)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
@@ -144,8 +176,25 @@ class PerturbationFit(pl.LightningModule):
 
     def training_step(self, step: int, batch_idx: int) -> torch.Tensor:
         """``step`` is the iteration index (the dataloader yields 0 .. iterations - 1)."""
-        pairs = self.owned
-        terms = self.energy_terms(pairs, step)
+        pairs, failure = self.owned, None
+        try:
+            terms = self.energy_terms(pairs, step) if len(pairs) else self.no_terms()
+        except Exception as err:
+            if not is_clip_error(err):
+                raise
+            failure, terms = err, self.no_terms()
+        energy = terms["reward"] + terms["regulariser"] + terms["core"]
+        # Every rank takes both decisions from one all-reduce, so all stop together: a clip the model
+        # failed on, and NaN masks (which make the energy NaN too).
+        flags = torch.tensor([failure is not None, not bool(torch.isfinite(energy).all())], device=self.device)
+        failed, non_finite = self.trainer.strategy.reduce(flags.float(), reduce_op="sum").tolist()
+        if failed:
+            raise PairFailure(self.first_reason(failure)) from failure
+        if non_finite:
+            raise VideoAttrError(
+                f"The perturbation energy became NaN or infinite at iteration {step}: the classifier gives "
+                "non-finite scores for these clips or their masks, so check the model and its inputs (or lower lr)."
+            )
         self.history[pairs, :, step] = torch.stack([terms[k].detach() for k in TERMS], dim=1).to(self.history.dtype)
         every = self.trainer.log_every_n_steps
         if every and ((step + 1) % every == 0 or step + 1 == self.opts.iterations):
@@ -159,14 +208,22 @@ class PerturbationFit(pl.LightningModule):
                 sync_dist=True,
                 reduce_fx="sum",
             )
-        energy = terms["reward"] + terms["regulariser"] + terms["core"]
-        # NaN masks make the energy NaN too; every rank takes the decision, so all stop together.
-        if self.trainer.strategy.reduce_boolean_decision(not bool(torch.isfinite(energy).all()), all=False):
-            raise VideoAttrError(
-                f"The perturbation energy became NaN or infinite at iteration {step}: the classifier gives "
-                "non-finite scores for these clips or their masks, so check the model and its inputs (or lower lr)."
-            )
-        return energy.sum() * self.trainer.world_size
+        if not len(pairs):
+            return self.masks.sum() * 0.0  # this rank's share of DDP's gradient all-reduce: zeros
+        return energy.sum() * self.gradient_scale
+
+    def no_terms(self) -> dict[str, torch.Tensor]:
+        """The energy terms of no pair: empty tensors."""
+        return {k: torch.zeros(0, device=self.device) for k in TERMS}
+
+    def first_reason(self, failure: BaseException | None) -> str:
+        """The one-line reason of the first rank whose pairs failed (every rank gets the same)."""
+        mine = reason(failure) if failure is not None else None
+        if self.trainer.world_size > 1 and torch.distributed.is_initialized():
+            reasons: list[str | None] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(reasons, mine)
+            mine = next(r for r in reasons if r is not None)
+        return mine
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         with torch.no_grad():
@@ -174,10 +231,11 @@ class PerturbationFit(pl.LightningModule):
 
     def on_train_end(self) -> None:
         pairs = self.owned
-        with torch.no_grad():
-            logits = self.scores(pairs, self.generator.crop(self.padded_masks(pairs)), ("preserve", "delete"))
-            target = self.pair_target[pairs][:, None]
-            probs = [z.float().softmax(dim=1).gather(1, target).squeeze(1) for z in logits]
-            self.final_prob[pairs] = torch.stack(probs, dim=1).to(self.final_prob.dtype)
+        if len(pairs):
+            with torch.no_grad():
+                logits = self.scores(pairs, self.generator.crop(self.padded_masks(pairs)), ("preserve", "delete"))
+                target = self.pair_target[pairs][:, None]
+                probs = [z.float().softmax(dim=1).gather(1, target).squeeze(1) for z in logits]
+                self.final_prob[pairs] = torch.stack(probs, dim=1).to(self.final_prob.dtype)
         for buffer in (self.history, self.final_prob):
             buffer.copy_(self.trainer.strategy.reduce(buffer, reduce_op="sum"))
