@@ -21,6 +21,7 @@ from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
+from videoattr.methods.perturbation.diagnostics import advice
 from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.models import load_model
@@ -240,6 +241,7 @@ class Job:
         self._warn_if_no_evidence_needed(clip)
         seed = int(self.cfg.seed)
         rows = result_rows(clip, self.spec.name, self.method, seed, metrics, self._label_of)
+        self._warn_if_objective_missed(rows)
         media = self._write_figures(clip) if self.cfg.figures else []
         self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
         self.tracker.log_clip(clip.name, rows, media, clip.history)
@@ -252,6 +254,16 @@ class Job:
                 "show little for it (real classifiers have such biases too).",
                 clip.name, self._label_of(clip.target), clip.target_prob, clip.prob_baseline,
             )  # fmt: skip
+
+    def _warn_if_objective_missed(self, rows: list[dict]) -> None:
+        """One warning per mask that missed its objective (the fit diagnostics), with what to try."""
+        for row in rows:
+            if row.get("objective_met") is False:
+                log.warning("Clip %s, area %g: the mask missed its objective: %s.", row["clip"], row["area"],
+                            advice(row, self._variant()))  # fmt: skip
+
+    def _variant(self) -> str:
+        return self.cfg.method.get("variant", "preserve")
 
     def _write_figures(self, clip: ClipResult) -> list[Path]:
         """The clip's PNG figure and GIF animation; returns their paths."""
@@ -299,6 +311,12 @@ class Job:
         }
         if combined:
             summary["mean_combined"] = means(combined)
+        if any("objective_met" in r for r in rows):
+            summary["objective_missed"] = [
+                {"clip": r["clip"], "area": r["area"], "advice": advice(r, self._variant())}
+                for r in rows
+                if r.get("objective_met") is False
+            ]
         return summary
 
 
@@ -320,4 +338,8 @@ def run(cfg: DictConfig) -> Path:
         done = len({r["clip"] for r in job.store.rows()})
         print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {len(job.errors)} failed.")
         print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+        missed = [r for r in job.store.rows() if r.get("objective_met") is False]
+        if missed:
+            clips = ", ".join(dict.fromkeys(f"{r['clip']} (area {r['area']:g})" for r in missed))
+            print(f"{len(missed)} mask(s) missed their objective: {clips}; see the log or summary.json's objective_missed.")
     return run_dir
