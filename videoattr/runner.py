@@ -27,6 +27,7 @@ from videoattr.methods.perturbation.options import PerturbationOptions, check_ar
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
+from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
 from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
@@ -47,6 +48,8 @@ def config_hash(cfg: DictConfig) -> str:
     """A short hash of everything that changes a clip's results."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     subset = {k: resolved.get(k) for k in HASHED_KEYS}
+    if resolved.get("check"):  # a sanity check adds files per clip (and leaves the hash of other runs alone)
+        subset["check"] = resolved["check"]
     return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -125,6 +128,7 @@ class Job:
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         self.baseline = baseline_settings(cfg)
         self.store = RunStore(run_dir, config_hash(cfg))
+        self.check = randomisation_check(cfg, run_dir, self.options, self.areas, self.store.config_hash)
         self.writes = rank_zero_only.rank == 0
         self.errors: list[dict] = []
         self.seconds: list[float] = []
@@ -217,9 +221,17 @@ class Job:
         self.seconds.extend([seconds] * len(jobs))
         targets = torch.tensor([t for _, _, t in jobs])
         baseline = baseline_probability(self.net, clips, targets, **self.baseline).cpu().numpy()
+        sanity = None
+        if self.check is not None:  # check=randomisation: the maps of the randomised copies (every rank)
+            names = [item["name"] for item, _, _ in jobs]
+            sanity = self._guard(names, self.check.explain_batch, self.net, clips, targets.tolist(), result, names)
+            if sanity is None:
+                return
         if self.writes:
             for i, (item, row, target) in enumerate(jobs):
                 clip = clip_result(result, i, item, row, target, seconds, float(baseline[i]))
+                if sanity is not None:
+                    self.check.write_clip(item["name"], *sanity, item["frames"].numpy(), i)
                 self._record(clip, item)
 
     def _check_classes(self, logits: torch.Tensor) -> None:
@@ -311,6 +323,8 @@ class Job:
         }
         if combined:
             summary["mean_combined"] = means(combined)
+        if self.check is not None:
+            summary["sanity"] = self.check.finish(sorted({r["clip"] for r in rows}))
         if any("objective_met" in r for r in rows):
             summary["objective_missed"] = [
                 {"clip": r["clip"], "area": r["area"], "advice": advice(r, self._variant())}
@@ -341,5 +355,7 @@ def run(cfg: DictConfig) -> Path:
         missed = [r for r in job.store.rows() if r.get("objective_met") is False]
         if missed:
             clips = ", ".join(dict.fromkeys(f"{r['clip']} (area {r['area']:g})" for r in missed))
-            print(f"{len(missed)} mask(s) missed their objective: {clips}; see the log or summary.json's objective_missed.")
+            print(
+                f"{len(missed)} mask(s) missed their objective: {clips}; see the log or summary.json's objective_missed."
+            )
     return run_dir

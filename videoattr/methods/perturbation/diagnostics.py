@@ -144,4 +144,3 @@ def advice(row: dict, variant: str) -> str:
             "or a larger area"
         )
     return "; ".join(missed) + ": try " + ", or ".join(fixes)
-
