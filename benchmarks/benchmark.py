@@ -10,10 +10,13 @@ with the committed synthetic model through the same job as ``python run.py``; ``
 - ``step`` with the masks of ``--combined-areas`` combined into one graded map (method.combine=sum).
 
 Usage: python -m benchmarks.benchmark [--iterations 2000] [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...]
-           [--reference 2d_ep 3d_ep step] [--reference-jobs 4] [--device cuda] [--out DIR]
+           [--reference 2d_ep 3d_ep step] [--reference-jobs 4] [--device cuda] [--out DIR] [--no-variants]
 Writes DIR/<method>/... (one run directory per method), DIR/all_results.csv, DIR/benchmark.csv (mean
 and spread across clips per method, map and area), DIR/benchmark.md (that table), DIR/per_clip.md
-(pointing game and energy in mask per clip) and DIR/loss_curves.png (the fits' energy terms).
+(pointing game and energy in mask per clip), DIR/loss_curves.png (the fits' energy terms),
+DIR/faithfulness.md (the deletion / insertion areas with the fade baseline and supervoxel steps beside
+blur and pixels: benchmarks/variants.py; --no-variants skips them) and DIR/reliability.md|.csv (how
+alike the clips rank the maps by each metric, and which maps beat the random map: benchmarks/reliability.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
 from benchmarks.reference import reference_fit
+from benchmarks.reliability import write_reliability
+from benchmarks.variants import add_variants, score_variants, variants_markdown
 from videoattr.data import build_dataset
 from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
 from videoattr.metrics import clip_metrics
@@ -272,6 +277,12 @@ def main() -> None:
         help="extra overrides of the perturbation runs, e.g. method.early_stop_tol=1e-3",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
+    parser.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="skip the fade and supervoxel deletion / insertion variants (faithfulness.md, benchmarks/variants.py)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     for method in args.methods:
@@ -284,8 +295,13 @@ def main() -> None:
         print(f"benchmark: the reference as {', '.join(args.reference)} ({args.reference_jobs} processes)", flush=True)
         run_reference(args)
     results = collect(args.out)
-    results.to_csv(args.out / "all_results.csv", index=False)
     order = [name for m in method_names() for name in (m, f"reference_{m}", f"{m} (areas combined)")]
+    if args.variants:  # the deletion / insertion curves with the fade baseline and supervoxel steps too
+        print("benchmark: deletion / insertion variants of the saved maps (fade, supervoxels)", flush=True)
+        jobs = sorted(results["job"].unique())
+        results = add_variants(results, score_variants(args.out, config("grad", args, args.areas), jobs))
+        (args.out / "faithfulness.md").write_text(variants_markdown(results, order))
+    results.to_csv(args.out / "all_results.csv", index=False)
     summary = table(results, order)
     summary.to_csv(args.out / "benchmark.csv", index=False)
     text = markdown(summary)
@@ -293,6 +309,7 @@ def main() -> None:
     (args.out / "per_clip.md").write_text(per_clip(results, min(args.areas)))
     loss_curves(args.out, list(PAPER_METHODS), args.out / "loss_curves.png")
     print(text)
+    print(write_reliability(args.out))
     print(f"benchmark done in {(time.perf_counter() - start) / 60:.1f} min; table: {args.out / 'benchmark.md'}")
 
 

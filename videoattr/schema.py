@@ -323,6 +323,7 @@ SCHEMAS = {
         "grad_cam": GradCamConfig,
         "random": RandomConfig,
         "centre": CentreConfig,
+        "edges": MethodConfig,
     },
     "schema/metrics": {"base": MetricsConfig},
     "schema/check": {"randomisation": CheckConfig},
