@@ -7,7 +7,8 @@ destroyed; one that stays the same shows the input (its edges, a prior), not the
 
 - Layers: the modules with parameters of their own (``module.parameters(recurse=False)``), in the
   reverse of the order in which a forward pass of one clip first calls them (found with forward
-  hooks; modules the forward never calls are left alone). Step k has the top k layers randomised.
+  pre-hooks, so a container's own parameters, e.g. a position embedding, count where it starts;
+  modules the forward never calls are left alone). Step k has the top k layers randomised.
 - Randomisation: on a deep copy of the model (the caller's model is never touched), each layer is
   re-initialised by its own ``reset_parameters()`` (``_reset_parameters()`` for
   ``nn.MultiheadAttention``) under ``torch.manual_seed(seed * 1_000_003 + i)`` for the i-th layer of
@@ -71,11 +72,11 @@ def cascade_layers(model: nn.Module, clip: torch.Tensor) -> list[str]:
     for name, module in model.named_modules():
         if any(True for _ in module.parameters(recurse=False)):
 
-            def hook(_module, _args, _output, name=name):
+            def hook(_module, _args, name=name):
                 if name not in order:
                     order.append(name)
 
-            handles.append(module.register_forward_hook(hook))
+            handles.append(module.register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
             model(clip)
@@ -449,7 +450,7 @@ def sanity_figure(path: Path, name: str, frames: np.ndarray, steps, index: int, 
                 ax.set_title(f"frame {t}", fontsize=7)
         axes[r, 0].set_ylabel("original" if count == 0 else f"{count}: {layer}", fontsize=6)
     fig.suptitle(f"{name}: {method}, layers randomised from the logits down", fontsize=8)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     fig.savefig(path, format="png", dpi=80)
     plt.close(fig)
 
@@ -479,3 +480,57 @@ def cascade_plot(path: Path, table: pd.DataFrame, label: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def gather(sweep_dir: Path) -> Path | None:
+    """Gather the sanity checks of a sweep's jobs (every ``sanity.csv`` under ``sweep_dir``):
+    ``sanity_all.csv`` (every row, with its ``job``), ``sanity_summary.csv`` (per job and area: the mean
+    similarities at full randomisation, the clips that passed and those checked) and ``plot_sanity.png``
+    (mean Spearman correlation along the cascade, one line per job and area, the x axis the fraction of
+    layers randomised). Returns the summary's path, or None when no job ran a check."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep_dir = Path(sweep_dir)
+    frames = []
+    for path in sorted(sweep_dir.rglob("sanity.csv")):
+        if path.parent != sweep_dir:
+            frames.append(pd.read_csv(path).assign(job=str(path.parent.relative_to(sweep_dir))))
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(sweep_dir / "sanity_all.csv", index=False)
+    table["area"] = table["area"].fillna(-1.0)
+    rows = []
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for (job, area), group in table.groupby(["job", "area"], sort=False):
+        last = group[group["step"] == group["step"].max()]
+        threshold = THRESHOLD
+        verdict_path = sweep_dir / job / "summary.json"
+        if verdict_path.is_file():
+            threshold = json.loads(verdict_path.read_text()).get("sanity", {}).get("threshold", THRESHOLD)
+        rows.append(
+            {
+                "job": job,
+                "method": group["method"].iloc[0],
+                "area": area if area >= 0 else math.nan,
+                **{k: float(last[k].mean()) for k in SIMILARITIES},
+                "passed": int((last["spearman"] < threshold).sum()),
+                "clips": int(last["clip"].nunique()),
+            }
+        )
+        curve = group.groupby("randomised")["spearman"].mean()
+        label = f"{job}" + ("" if area < 0 else f" {area:g}")
+        ax.plot(curve.index / max(1, curve.index.max()), curve.values, marker="o", label=label)
+    ax.set_xlabel("fraction of the layers randomised (from the logits down)")
+    ax.set_ylabel("Spearman with the original map")
+    ax.axhline(THRESHOLD, color="grey", linestyle="--", linewidth=0.8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(sweep_dir / "plot_sanity.png", dpi=90)
+    plt.close(fig)
+    summary = pd.DataFrame(rows)
+    summary.to_csv(sweep_dir / "sanity_summary.csv", index=False)
+    return sweep_dir / "sanity_summary.csv"
