@@ -140,7 +140,7 @@ def test_verdict_rule_is_spearman_at_full_randomisation_below_the_threshold():
 def test_check_config_is_a_group_with_checked_ranges():
     cfg = compose_config(["check=randomisation", "check.steps=3", "method=grad"])
     validate(cfg)
-    assert (cfg.check.name, cfg.check.steps, cfg.check.threshold) == ("randomisation", 3, 0.5)
+    assert (cfg.check.name, cfg.check.steps, cfg.check.threshold) == ("randomisation", 3, 0.7)
     assert compose_config([]).check is None
     for override, key in (("check.steps=0", "check.steps"), ("check.threshold=1.5", "check.threshold")):
         with pytest.raises(VideoAttrError, match=f"Invalid {key}="):

@@ -48,8 +48,10 @@ def config_hash(cfg: DictConfig) -> str:
     """A short hash of everything that changes a clip's results."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     subset = {k: resolved.get(k) for k in HASHED_KEYS}
-    if resolved.get("check"):  # a sanity check adds files per clip (and leaves the hash of other runs alone)
-        subset["check"] = resolved["check"]
+    if resolved.get("check"):
+        # A sanity check adds files per clip (absent, the hash of other runs stays as it was); its verdict's
+        # bound changes no clip's files, only the run's tables, so a rerun with another threshold reuses them.
+        subset["check"] = {k: v for k, v in resolved["check"].items() if k != "threshold"}
     return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -25,7 +25,7 @@ destroyed; one that stays the same shows the input (its edges, a prior), not the
   voxels (the mask's own area for perturbation methods, 5 % otherwise). A constant map has Spearman
   correlation 0 with a varying one and 1 with another constant map.
 - Verdict, per clip and area: the map passes when, with every layer randomised, its Spearman
-  correlation with the original is below ``threshold`` (0.5; docs/trust.md has the measurements
+  correlation with the original is below ``threshold`` (0.7; docs/trust.md has the measurements
   that chose it). A map that ignores the model (the ``centre`` prior, ``edges``, a seeded ``random``
   map) keeps 1.0 at every step and fails.
 
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 SIMILARITIES = ("spearman", "ssim", "iou")
 # The verdict: Spearman correlation with the original map at full randomisation below this (docs/trust.md).
-THRESHOLD = 0.5
+THRESHOLD = 0.7
 # Top-area IoU of maps without an area of their own.
 TOP_AREA = 0.05
 
@@ -280,7 +280,7 @@ def sanity_check(
     from videoattr.api import check_clips
 
     if not 0 < threshold <= 1:
-        raise VideoAttrError(f"threshold must be in (0, 1], got {threshold}: use e.g. 0.5.")
+        raise VideoAttrError(f"threshold must be in (0, 1], got {threshold}: use e.g. 0.7.")
     if top_area is not None and not 0 < top_area < 1:
         raise VideoAttrError(f"top_area must be a fraction in (0, 1), got {top_area}: use e.g. 0.05.")
     if steps is not None and (int(steps) != steps or steps < 1):
@@ -389,14 +389,18 @@ class RandomisationCheck:
         found = verdicts(table, self.threshold)
         atomic_write(self.run_dir / "sanity.csv", lambda tmp: table.to_csv(tmp, index=False))
         atomic_write(self.run_dir / "sanity_verdicts.csv", lambda tmp: found.to_csv(tmp, index=False))
-        atomic_write(self.run_dir / "sanity.png", lambda tmp: cascade_plot(tmp, table, self.method))
-        means = table.groupby(["step", "randomised", "layer"], sort=True)[list(SIMILARITIES)].mean().reset_index()
+        atomic_write(self.run_dir / "sanity.png", lambda tmp: cascade_plot(tmp, table, self.method, self.threshold))
+        means = table.fillna({"layer": ""}).groupby(["step", "randomised", "layer"])[list(SIMILARITIES)].mean()
+        means = means.reset_index()
         failed = found[~found["passed"]]
         block = {
             "layers": self.layers or [],
             "threshold": self.threshold,
             "passed": int(found["passed"].sum()),
-            "failed": [{"clip": r.clip, "area": r.area, "spearman": r.spearman} for r in failed.itertuples()],
+            "failed": [
+                {"clip": r.clip, "area": None if r.area != r.area else r.area, "spearman": r.spearman}
+                for r in failed.itertuples()
+            ],
             "mean_at_full_randomisation": {k: float(found[k].mean()) for k in SIMILARITIES},
             "mean_by_step": means.to_dict(orient="records"),
         }
@@ -455,9 +459,9 @@ def sanity_figure(path: Path, name: str, frames: np.ndarray, steps, index: int, 
     plt.close(fig)
 
 
-def cascade_plot(path: Path, table: pd.DataFrame, label: str) -> None:
+def cascade_plot(path: Path, table: pd.DataFrame, label: str, threshold: float = THRESHOLD) -> None:
     """PNG: mean Spearman, SSIM and top-area IoU with the original along the cascade (one line per area,
-    the spread across clips shaded), the layers on the x axis."""
+    the spread across clips shaded), the layers on the x axis, the verdict's Spearman bound dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -475,6 +479,7 @@ def cascade_plot(path: Path, table: pd.DataFrame, label: str) -> None:
         ax.set_title(key)
         ax.set_xticks(steps["step"], ticks, rotation=60, ha="right", fontsize=6)
         ax.axhline(0, color="grey", linewidth=0.5)
+    axes[0].axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
     axes[0].set_ylabel("similarity with the original map")
     axes[0].legend(fontsize=7)
     fig.tight_layout()

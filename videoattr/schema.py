@@ -256,7 +256,7 @@ class CheckConfig:
     name: str = MISSING
     steps: int | None = None
     top_area: float | None = None
-    threshold: float = 0.5
+    threshold: float = 0.7
 
     def __post_init__(self):
         require(
@@ -275,7 +275,7 @@ class CheckConfig:
             real(self.threshold) and 0 < self.threshold <= 1,
             "threshold",
             self.threshold,
-            "use a Spearman correlation in (0, 1], e.g. 0.5",
+            "use a Spearman correlation in (0, 1], e.g. 0.7",
         )
 
 
