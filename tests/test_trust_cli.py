@@ -32,9 +32,13 @@ def test_a_perturbation_run_reports_its_diagnostics_and_its_randomisation_check(
     assert verdicts["area"].tolist() == [0.05, 0.1] and len(summary["sanity"]["layers"]) == 9
     assert (tmp_path / "sanity.png").stat().st_size > 10_000
     assert (tmp_path / "figures" / "down-100_0_sanity.png").stat().st_size > 10_000
-    again = run_cli(*args)  # a rerun skips the clip and rebuilds the same tables
+    # a rerun with another verdict bound skips the clip (the bound changes no clip's files) and rebuilds the tables
+    again = run_cli(*args, "check.threshold=1.0")
     assert "skipping down-100_0" in (tmp_path / "run.log").read_text() and "Explained 1 clip" in again.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sanity.csv"), sanity)
+    rejudged = pd.read_csv(tmp_path / "sanity_verdicts.csv")
+    assert (rejudged["passed"] == (rejudged["spearman"] < 1.0)).all()
+    assert json.loads((tmp_path / "summary.json").read_text())["sanity"]["threshold"] == 1.0
 
 
 @pytest.mark.slow

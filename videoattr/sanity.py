@@ -509,7 +509,10 @@ def gather(sweep_dir: Path) -> Path | None:
     table.to_csv(sweep_dir / "sanity_all.csv", index=False)
     table["area"] = table["area"].fillna(-1.0)
     rows = []
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    short = {job: "/".join(Path(job).parts[:2]) for job in table["job"].unique()}  # <model>/<method>
+    if len(set(short.values())) < len(short):  # jobs that differ in other settings keep their whole path
+        short = {job: job for job in short}
     for (job, area), group in table.groupby(["job", "area"], sort=False):
         last = group[group["step"] == group["step"].max()]
         threshold = THRESHOLD
@@ -527,12 +530,12 @@ def gather(sweep_dir: Path) -> Path | None:
             }
         )
         curve = group.groupby("randomised")["spearman"].mean()
-        label = f"{job}" + ("" if area < 0 else f" {area:g}")
+        label = short[job] + ("" if area < 0 else f" {area:g}")
         ax.plot(curve.index / max(1, curve.index.max()), curve.values, marker="o", label=label)
     ax.set_xlabel("fraction of the layers randomised (from the logits down)")
     ax.set_ylabel("Spearman with the original map")
     ax.axhline(THRESHOLD, color="grey", linestyle="--", linewidth=0.8)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(sweep_dir / "plot_sanity.png", dpi=90)
     plt.close(fig)
