@@ -46,7 +46,7 @@ def score_run(run_dir: Path, job: str, net, items: dict, metrics: dict) -> pd.Da
     """The variants of every map of one run directory (one row per results row), reusing its saved file."""
     path = run_dir / FILE
     saved = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=[*KEYS, "config_hash"])
-    rows = []
+    rows, scored = [], False
     for npz in sorted((run_dir / "clips").glob("[!.]*.npz")):
         with np.load(npz) as data:
             digest, result_rows = str(data["config_hash"]), json.loads(str(data["rows"]))
@@ -59,6 +59,7 @@ def score_run(run_dir: Path, job: str, net, items: dict, metrics: dict) -> pd.Da
         item = items.get(clip)
         if item is None:  # a clip outside the benchmark's --clips: left unscored
             continue
+        scored = True
         for row, saliency in zip(result_rows, maps):
             scores = {
                 "job": job,
@@ -73,7 +74,7 @@ def score_run(run_dir: Path, job: str, net, items: dict, metrics: dict) -> pd.Da
                 scores.update({f"{mode}_auc_{suffix}": found[f"{mode}_auc"] for mode in ("deletion", "insertion")})
             rows.append(scores)
     table = pd.DataFrame(rows, columns=[*KEYS, "config_hash", *variant_columns()])
-    if rows:
+    if scored:
         atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     return table
 
