@@ -10,8 +10,11 @@ the area or smoothness terms are content and the reward is not (the benchmark's 
   0: no more than the fully perturbed clip; above 1: more than the clean clip);
 - ``delete_effect`` = (p_clean - p_deleted) / (p_clean - p_baseline): the share of that lead lost
   when the mask's region is perturbed (1: all of it; 0: nothing);
-- ``area_kept``: the mean of the mask over the T x H x W clip, the area it keeps (a binary mask of
-  area a has mean a; the smooth masks spread some of it over faint values).
+- ``area_kept``: the mean of the mask over the T x H x W clip, the share of the clip it keeps. A
+  converged mask keeps more than its area: the fit's area is a share of the padded mask (1.43 x the
+  frame at 112 px, 1.35 x at 224 px) whose ones fall inside the frame, and the smooth mask (sigma 11 px
+  at 112 px) has soft edges that set a floor on how small it can be; on the benchmark converged masks
+  keep 1.6-2.8 x their area at areas 0.02-0.05 and up to 4.1 x at 0.01 (docs/trust.md).
 
 p_* are the softmax probabilities of the target class on the clean clip, on the clip fully perturbed
 (every mask value 0: ``baseline.fully_perturbed``, the fit's own perturbation), and on the clips
@@ -21,8 +24,9 @@ objective is not judged (``objective_met`` NaN).
 
 ``objective_met`` (1.0 / 0.0 / NaN) is judged on the fit's variant: preserve on ``preserve_effect >=
 PRESERVE_MIN``, delete on ``delete_effect >= DELETE_MIN``, dual on both; and on every variant
-``area_kept <= AREA_MAX_RATIO x area``. The thresholds were chosen on the benchmark's fits
-(docs/trust.md, "Fit diagnostics", with the measurements).
+``area_kept <= AREA_MAX_RATIO x area`` (a mask whose area term has not converged keeps 20-50 x its area).
+The thresholds were chosen on the benchmark's fits (docs/trust.md, "Fit diagnostics", with the
+measurements).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ MIN_LEAD = 0.1
 # Thresholds, from the benchmark's measurements (docs/trust.md).
 PRESERVE_MIN = 0.9
 DELETE_MIN = 0.5
-AREA_MAX_RATIO = 1.5
+AREA_MAX_RATIO = 5.0
 
 KEYS = ("preserve_effect", "delete_effect", "area_kept", "objective_met")
 
