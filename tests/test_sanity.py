@@ -122,7 +122,7 @@ def test_perturbation_masks_are_compared_per_area():
     assert result.verdicts["area"].tolist() == [0.1, 0.3] and result.maps.shape[:3] == (2, 1, 2)
 
 
-def test_verdict_rule_is_spearman_at_full_randomisation_below_the_threshold():
+def test_verdict_rule_is_spearman_or_iou_at_full_randomisation_below_the_threshold():
     table = pd.DataFrame(
         {
             "clip": ["a", "a", "b", "b"],
@@ -130,11 +130,13 @@ def test_verdict_rule_is_spearman_at_full_randomisation_below_the_threshold():
             "step": [0, 1, 0, 1],
             "spearman": [1.0, 0.49, 1.0, 0.51],
             "ssim": [1.0, 0.9, 1.0, 0.2],
-            "iou": [1.0, 0.9, 1.0, 0.1],
+            "iou": [1.0, 0.9, 1.0, 0.6],
         }
     )
+    # clip a: Spearman 0.49 (IoU 0.9); clip b: Spearman 0.51 and IoU 0.6
     assert verdicts(table, 0.5)["passed"].tolist() == [True, False]
-    assert verdicts(table, 0.6)["passed"].tolist() == [True, True]
+    assert verdicts(table, 0.55)["passed"].tolist() == [True, True]
+    assert verdicts(table, 0.4)["passed"].tolist() == [False, False]
 
 
 def test_check_config_is_a_group_with_checked_ranges():

@@ -37,7 +37,7 @@ def test_a_perturbation_run_reports_its_diagnostics_and_its_randomisation_check(
     assert "skipping down-100_0" in (tmp_path / "run.log").read_text() and "Explained 1 clip" in again.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "sanity.csv"), sanity)
     rejudged = pd.read_csv(tmp_path / "sanity_verdicts.csv")
-    assert (rejudged["passed"] == (rejudged["spearman"] < 1.0)).all()
+    assert (rejudged["passed"] == (rejudged[["spearman", "iou"]].min(axis=1) < 1.0)).all()
     assert json.loads((tmp_path / "summary.json").read_text())["sanity"]["threshold"] == 1.0
 
 

@@ -275,7 +275,7 @@ class CheckConfig:
             real(self.threshold) and 0 < self.threshold <= 1,
             "threshold",
             self.threshold,
-            "use a Spearman correlation in (0, 1], e.g. 0.7",
+            "use a similarity in (0, 1], e.g. 0.7",
         )
 
 
