@@ -44,13 +44,13 @@ def markdown(agreement: pd.DataFrame, versus: pd.DataFrame, baseline: str) -> st
         "Agreement of the maps' rankings across clips (per metric: each clip ranks the maps; 1 = every clip "
         "ranks them alike, 0 = chance)",
         "",
-        "| metric | clips | maps | Kendall's W | p | alpha (ordinal) | alpha (interval) |",
+        "| metric | clips | maps | Kendall's W ± jackknife s.e. | p | alpha (ordinal) | alpha (interval) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in agreement.itertuples():
         lines.append(
-            f"| {r.metric} | {r.clips} | {r.maps} | {r.kendall_w:.3f} | {r.kendall_p:.2g} | "
-            f"{r.alpha_ordinal:.3f} | {r.alpha_interval:.3f} |"
+            f"| {r.metric} | {r.clips} | {r.maps} | {r.kendall_w:.3f} ± {r.kendall_w_se:.3f} "
+            f"| {r.kendall_p:.2g} | {r.alpha_ordinal:.3f} | {r.alpha_interval:.3f} |"
         )
     if versus.empty:
         return "\n".join(lines + ["", f"No '{baseline}' map in the results: no test against it."]) + "\n"

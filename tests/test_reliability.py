@@ -14,6 +14,7 @@ from videoattr.metrics.reliability import (
     agreement_table,
     better_is_higher,
     kendall_w,
+    kendall_w_se,
     krippendorff_alpha,
     method_label,
     rank_within,
@@ -81,6 +82,15 @@ def test_kendall_w_with_ties_is_friedmans_chi_square_over_m_n_minus_1():
     assert all(math.isnan(v) for v in kendall_w(scores[:1]))
 
 
+def test_kendall_w_jackknife_standard_error_over_the_raters():
+    scores = np.random.default_rng(1).random((8, 6)) + np.arange(6) * 0.3  # agreement plus noise
+    leave_one_out = np.array([kendall_w(np.delete(scores, i, axis=0))[0] for i in range(8)])
+    expected = math.sqrt(7 / 8 * ((leave_one_out - leave_one_out.mean()) ** 2).sum())
+    assert kendall_w_se(scores) == pytest.approx(expected) and 0 < expected < 0.2
+    assert kendall_w_se(np.tile(np.arange(5.0), (4, 1))) == 0.0  # every clip ranks alike: W is 1 without any clip
+    assert math.isnan(kendall_w_se(scores[:2]))
+
+
 def test_rank_within_averages_ties_and_keeps_missing_values():
     ranks = rank_within(np.array([[0.3, 0.1, 0.3, NAN]]))
     assert ranks[0, :3].tolist() == [2.5, 1.0, 2.5] and math.isnan(ranks[0, 3])
@@ -138,7 +148,7 @@ def test_tables_on_a_results_table_with_perfect_agreement():
 def test_reliability_files_of_a_benchmark_directory(tmp_path):
     results_table().to_csv(tmp_path / "all_results.csv", index=False)
     text = write_reliability(tmp_path)
-    assert "| energy_in_mask | 4 | 4 | 1.000 |" in text
+    assert "| energy_in_mask | 4 | 4 | 1.000 ± 0.000 |" in text
     assert "| mask 0.05 | 4/4 (0.062) | 4/4 (0.062) |" in text
     assert len(pd.read_csv(tmp_path / "reliability.csv")) == 2
     assert len(pd.read_csv(tmp_path / "reliability_vs_random.csv")) == 6

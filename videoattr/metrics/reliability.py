@@ -9,6 +9,8 @@ clips are the raters and the methods the rated objects:
 - ``kendall_w``: Kendall's coefficient of concordance W of the rankings (0: no agreement, 1: every
   clip ranks the methods alike), with the tie correction, and the p-value of Friedman's chi-square
   m (n - 1) W (n - 1 degrees of freedom; m clips, n methods) against "no agreement";
+  ``kendall_w_se``: its jackknife standard error over the clips (how much W moves with the clips it was
+  measured on: compare metrics by it, not by W alone);
 - ``krippendorff_alpha``: Krippendorff's alpha of the ranks at the ordinal or interval level (1:
   perfect agreement, 0: chance level, negative: systematic disagreement); it also accepts missing
   values (NaN).
@@ -50,16 +52,41 @@ def kendall_w(scores: np.ndarray) -> tuple[float, float]:
     m, n = scores.shape if scores.ndim == 2 else (0, 0)
     if m < 2 or n < 2:
         return math.nan, math.nan
-    ranks = rank_within(scores)
-    sums = ranks.sum(axis=0)
-    s = ((sums - sums.mean()) ** 2).sum()
-    ties = sum(((counts**3) - counts).sum() for counts in (np.unique(row, return_counts=True)[1] for row in ranks))
-    denominator = m**2 * (n**3 - n) - m * ties
-    if denominator <= 0:
+    w = _w_of_ranks(rank_within(scores), _tie_terms(rank_within(scores)))
+    if math.isnan(w):
         return math.nan, math.nan
-    w = 12 * s / denominator
-    chi2 = m * (n - 1) * w
-    return float(w), float(stats.chi2.sf(chi2, n - 1))
+    return w, float(stats.chi2.sf(m * (n - 1) * w, n - 1))
+
+
+def _tie_terms(ranks: np.ndarray) -> np.ndarray:
+    """Per rater, the sum of t^3 - t over its groups of t tied ranks."""
+    return np.array(
+        [((counts**3) - counts).sum() for counts in (np.unique(row, return_counts=True)[1] for row in ranks)]
+    )
+
+
+def _w_of_ranks(ranks: np.ndarray, ties: np.ndarray) -> float:
+    m, n = ranks.shape
+    sums = ranks.sum(axis=0)
+    denominator = m**2 * (n**3 - n) - m * ties.sum()
+    return float(12 * ((sums - sums.mean()) ** 2).sum() / denominator) if denominator > 0 else math.nan
+
+
+def kendall_w_se(scores: np.ndarray) -> float:
+    """The jackknife standard error of Kendall's W over the raters (clips): how much W moves with the
+    clips it was measured on. (A bootstrap over raters is biased upwards for W: a rater drawn twice agrees
+    with itself.) Raters with a missing value are left out, as in ``kendall_w``; NaN with fewer than 3."""
+    scores = np.asarray(scores, np.float64)
+    scores = scores[~np.isnan(scores).any(axis=1)]
+    if scores.ndim != 2 or scores.shape[0] < 3 or scores.shape[1] < 2:
+        return math.nan
+    ranks = rank_within(scores)
+    ties = _tie_terms(ranks)
+    m = len(ranks)
+    values = np.array([_w_of_ranks(np.delete(ranks, i, axis=0), np.delete(ties, i)) for i in range(m)])
+    if np.isnan(values).any():
+        return math.nan
+    return float(np.sqrt((m - 1) / m * ((values - values.mean()) ** 2).sum()))
 
 
 def krippendorff_alpha(data: np.ndarray, level: str = "ordinal") -> float:
@@ -170,8 +197,9 @@ def by_clip(results, metric: str):
 
 
 def agreement_table(results, metrics: list[str] | None = None):
-    """One row per metric: how alike the clips rank the maps (``kendall_w`` and its ``kendall_p``,
-    ``alpha_ordinal`` and ``alpha_interval`` of the ranks), over ``clips`` clips and ``maps`` maps."""
+    """One row per metric: how alike the clips rank the maps (``kendall_w``, its ``kendall_p`` and its
+    jackknife standard error over the clips ``kendall_w_se``; ``alpha_ordinal`` and ``alpha_interval`` of
+    the ranks), over ``clips`` clips and ``maps`` maps."""
     import pandas as pd
 
     rows = []
@@ -179,6 +207,7 @@ def agreement_table(results, metrics: list[str] | None = None):
         wide = by_clip(results, metric).dropna(axis=1, how="all")
         ranks = rank_within(wide.to_numpy())
         w, p = kendall_w(wide.to_numpy())
+        se = kendall_w_se(wide.to_numpy())
         rows.append(
             {
                 "metric": metric,
@@ -186,6 +215,7 @@ def agreement_table(results, metrics: list[str] | None = None):
                 "maps": wide.shape[1],
                 "kendall_w": w,
                 "kendall_p": p,
+                "kendall_w_se": se,
                 "alpha_ordinal": krippendorff_alpha(ranks, "ordinal"),
                 "alpha_interval": krippendorff_alpha(ranks, "interval"),
             }
