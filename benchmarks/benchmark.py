@@ -18,10 +18,13 @@ the method reports them; the perturbation methods' cost is their ``iterations``)
 Usage: python -m benchmarks.benchmark [--methods grad occlusion ...] [--model synthetic] [--iterations 2000]
            [--areas 0.02 0.05] [--clips 8] [--set KEY=VALUE ...] [--method-options rise.masks=1000 ...]
            [--grad-cam-weights per_time global elementwise] [--reference 2d_ep 3d_ep step] [--reference-jobs 4]
-           [--device cuda] [--out DIR]
+           [--device cuda] [--out DIR] [--no-variants]
 Writes DIR/<job>/... (one run directory per method or Grad-CAM weighting), DIR/all_results.csv,
 DIR/benchmark.csv (mean and spread across clips per method, map and area), DIR/benchmark.md (that table),
-DIR/per_clip.md (pointing game and energy in mask per clip) and DIR/loss_curves.png (the fits' energy terms).
+DIR/per_clip.md (pointing game and energy in mask per clip), DIR/loss_curves.png (the fits' energy terms),
+DIR/faithfulness.md (the deletion / insertion areas with the fade baseline and supervoxel steps beside
+blur and pixels: benchmarks/variants.py; --no-variants skips them) and DIR/reliability.md|.csv (how
+alike the clips rank the maps by each metric, and which maps beat the random map: benchmarks/reliability.py).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import videoattr  # noqa: F401  (registers the ${asset:...} resolver)
 from benchmarks.reference import reference_fit
+from benchmarks.reliability import write_reliability
+from benchmarks.variants import add_variants, score_variants, variants_markdown
 from videoattr.choices import CHANNEL_WEIGHTS
 from videoattr.data import build_dataset
 from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
@@ -336,6 +341,12 @@ def main() -> None:
         help="extra overrides of the perturbation runs, e.g. method.early_stop_tol=1e-3",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"))
+    parser.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="skip the fade and supervoxel deletion / insertion variants (faithfulness.md, benchmarks/variants.py)",
+    )
     args = parser.parse_args()
     for option in args.method_options:
         if option.split(".", 1)[0] not in method_names() or "=" not in option:
@@ -351,14 +362,21 @@ def main() -> None:
         print(f"benchmark: the reference as {', '.join(args.reference)} ({args.reference_jobs} processes)", flush=True)
         run_reference(args)
     results = label_variants(collect(args.out))
+    order = table_order()
+    if args.variants:  # the deletion / insertion curves with the fade baseline and supervoxel steps too
+        print("benchmark: deletion / insertion variants of the saved maps (fade, supervoxels)", flush=True)
+        done = sorted(results["job"].unique())
+        results = add_variants(results, score_variants(args.out, config("grad", args, args.areas), done))
+        (args.out / "faithfulness.md").write_text(variants_markdown(results, order))
     results.to_csv(args.out / "all_results.csv", index=False)
-    summary = table(results, table_order())
+    summary = table(results, order)
     summary.to_csv(args.out / "benchmark.csv", index=False)
     text = markdown(summary)
     (args.out / "benchmark.md").write_text(text)
     (args.out / "per_clip.md").write_text(per_clip(results, min(args.areas)))
     loss_curves(args.out, list(PAPER_METHODS), args.out / "loss_curves.png")
     print(text)
+    print(write_reliability(args.out))
     print(f"benchmark done in {(time.perf_counter() - start) / 60:.1f} min; table: {args.out / 'benchmark.md'}")
 
 

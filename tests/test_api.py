@@ -86,7 +86,7 @@ def test_explain_rejects_bad_input(clips):
 
 @pytest.mark.parametrize(
     "name",
-    ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre", *REMOVAL],
+    ["grad", "grad_x_input", "integrated_grad", "smooth_grad", "grad_cam", "random", "centre", "edges", *REMOVAL],
 )
 def test_method_config_runs_with_its_function(clips, name):
     cfg = compose_config([f"method={name}", "seed=5"])
@@ -126,3 +126,18 @@ def test_package_exports_explain():
 def test_explain_names_an_option_the_method_does_not_take(clips):
     with pytest.raises(VideoAttrError, match="Method 'grad' has no option stpes: its options are polarity"):
         explain(tiny_net(), clips, 0, method="grad", stpes=3)
+
+
+def test_edge_map_is_the_sobel_magnitude_of_the_input(clips):
+    step = torch.zeros(1, 3, 2, 8, 8)
+    step[..., 4:] = 1.0  # a vertical edge between columns 3 and 4, in every frame and channel
+    maps = explain(tiny_net(), step, 0, method="edges")
+    assert maps.shape == (1, 1, 2, 8, 8)
+    # Sobel d/dx of a unit step is 4 on both sides of the edge, 0 elsewhere; the map is scaled to peak 1
+    expected = torch.zeros(8)
+    expected[3:5] = 1.0
+    assert torch.equal(maps[0, 0, 0, 4], expected) and torch.equal(maps[0, 0, 1], maps[0, 0, 0])
+    assert torch.equal(explain(tiny_net(), torch.zeros(1, 3, 2, 8, 8), 0, method="edges"), torch.zeros(1, 1, 2, 8, 8))
+    # the model and the target play no part
+    other = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten())  # another model: 3 classes, the channel means
+    assert torch.equal(explain(tiny_net(), clips, 0, method="edges"), explain(other, clips, 2, method="edges"))

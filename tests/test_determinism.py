@@ -30,6 +30,7 @@ OPTIONS = {
     "step": {"areas": [0.1], "iterations": 3, "sigma": 11, "core_start": 0, "seed": 5},
     "random": {"seed": 5},
     "centre": {},
+    "edges": {},
     "2d_ep_fast": {"areas": [0.1], "iterations": 3, "sigma": 11},
     "3d_ep_fast": {"areas": [0.05, 0.2], "iterations": 3, "sigma": 11},
     "step_fast": {"areas": [0.1], "iterations": 3, "sigma": 11, "core_start": 0, "seed": 5},

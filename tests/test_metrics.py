@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import compose_config
 from videoattr.errors import VideoAttrError
 from videoattr.metrics import (
     area_under_curve,
@@ -16,8 +17,11 @@ from videoattr.metrics import (
     pointing_game,
     spatial_tv,
     summarize,
+    supervoxel_labels,
     temporal_tv,
 )
+from videoattr.metrics.faithfulness import removal_rank
+from videoattr.schema import validate
 
 T, H, W = 8, 32, 32
 
@@ -198,3 +202,66 @@ def test_summarize_means_floats_and_skips_nan():
     ]
     assert summarize(rows) == pytest.approx({"pointing_game": 0.5, "deletion_auc": 0.3})
     assert math.isnan(summarize([{"pointing_game": float("nan")}])["pointing_game"])
+
+
+def block_clip() -> torch.Tensor:
+    """3 x T x H x W: four colour blocks (quadrants), constant in time, plus a little noise."""
+    colours = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]])
+    clip = torch.empty(3, T, H, W)
+    for q, (ys, xs) in enumerate(((slice(0, 16), slice(0, 16)), (slice(0, 16), slice(16, 32)),
+                                  (slice(16, 32), slice(0, 16)), (slice(16, 32), slice(16, 32)))):  # fmt: skip
+        clip[:, :, ys, xs] = colours[q].view(3, 1, 1, 1)
+    return clip + 0.01 * torch.randn(clip.shape, generator=torch.Generator().manual_seed(0))
+
+
+def test_supervoxels_follow_the_clip_and_carry_one_rank_each():
+    clip = block_clip()
+    labels = supervoxel_labels(clip, supervoxels=16)
+    count = int(labels.max()) + 1
+    assert labels.shape == (T, H, W) and torch.equal(labels.unique(), torch.arange(count)) and count >= 4
+    quadrant = (torch.arange(H) >= 16).view(1, H, 1) * 2 + (torch.arange(W) >= 16).view(1, 1, W)
+    quadrant = quadrant.expand(T, H, W)
+    for k in range(count):  # no supervoxel crosses a colour boundary
+        assert quadrant[labels == k].unique().numel() == 1
+    assert torch.equal(supervoxel_labels(clip, supervoxels=16), labels)
+    saliency = torch.rand(T, H, W, generator=torch.Generator().manual_seed(1))
+    rank, units = removal_rank(clip, saliency, "supervoxels", supervoxels=16)
+    assert units == count
+    means = torch.stack([saliency[labels == k].mean() for k in range(count)])
+    for k in range(count):  # every location of a supervoxel has its rank; higher mean relevance comes first
+        assert rank[labels == k].unique().tolist() == [int((means > means[k]).sum())]
+    pixel_rank, pixels = removal_rank(clip, saliency, "pixels")
+    assert pixels == T * H * W and torch.equal(pixel_rank.flatten().sort().values, torch.arange(T * H * W))
+    with pytest.raises(VideoAttrError, match="steps_by"):
+        removal_rank(clip, saliency, "voxels")
+
+
+@pytest.mark.parametrize("mode", ["deletion", "insertion"])
+def test_supervoxel_curves_change_one_whole_supervoxel_per_step(mode):
+    clip = block_clip()
+    region = torch.zeros(T, H, W)
+    region[:, :16, :16] = 1  # the red quadrant
+    model, gain = RegionModel(region, 3.0), 3.0
+    labels = supervoxel_labels(clip, supervoxels=16)
+    count = int(labels.max()) + 1
+    saliency = region + 0.5 * torch.rand(T, H, W, generator=torch.Generator().manual_seed(2))
+    curve = perturbation_curve(model, clip, 0, saliency, mode, count, "zero", steps_by="supervoxels", supervoxels=16)
+    rank, _ = removal_rank(clip, saliency, "supervoxels", supervoxels=16)
+    for k in range(count + 1):  # step k: the top k supervoxels changed to 0 (deletion) or restored (insertion)
+        changed = rank < k
+        x = torch.where(changed, torch.zeros_like(clip), clip) if mode == "deletion" else clip * changed
+        assert curve[k].item() == pytest.approx(model(x[None]).softmax(1)[0, 0].item(), abs=1e-6)
+    row = clip_metrics(model, clip, 0, saliency, groups=["faithfulness"], steps=count, baseline="zero",
+                       steps_by="supervoxels", supervoxels=16)  # fmt: skip
+    assert row[f"{mode}_auc"] == pytest.approx(area_under_curve(curve), abs=1e-6)
+    assert 1 / (1 + math.exp(-gain)) == pytest.approx(curve[0 if mode == "deletion" else -1].item(), abs=1e-2)
+
+
+def test_curve_settings_are_metric_config_keys():
+    cfg = compose_config(["metrics.steps_by=supervoxels", "metrics.supervoxels=64", "metrics.baseline=zero"])
+    validate(cfg)
+    assert (cfg.metrics.steps_by, cfg.metrics.supervoxels, cfg.metrics.compactness) == ("supervoxels", 64, 10.0)
+    with pytest.raises(VideoAttrError, match="Invalid metrics.steps_by=voxels: use one of pixels, supervoxels"):
+        validate(compose_config(["metrics.steps_by=voxels"]))
+    with pytest.raises(VideoAttrError, match="Invalid metrics.supervoxels=1"):
+        validate(compose_config(["metrics.supervoxels=1"]))

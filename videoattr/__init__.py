@@ -1,7 +1,7 @@
-"""videoattr: explain video classifiers (gradients, Grad-CAM, 2D-EP, 3D-EP, STEP).
+"""videoattr: explain video classifiers (gradients, Grad-CAM, removal methods, 2D-EP, 3D-EP, STEP).
 
-``videoattr.explain`` is imported on first use: importing the package (as the command line does to
-compose and check its config) loads neither torch nor Lightning.
+``videoattr.explain`` and ``videoattr.sanity_check`` are imported on first use: importing the package (as the
+command line does to compose and check its config) loads neither torch nor Lightning.
 """
 
 from pathlib import Path
@@ -23,7 +23,11 @@ def __getattr__(name: str):
         from videoattr.api import explain
 
         return explain
+    if name == "sanity_check":
+        from videoattr.sanity import sanity_check
+
+        return sanity_check
     raise AttributeError(f"module 'videoattr' has no attribute {name!r}")
 
 
-__all__ = ["ASSETS", "VideoAttrError", "explain"]
+__all__ = ["ASSETS", "VideoAttrError", "explain", "sanity_check"]

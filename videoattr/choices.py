@@ -14,3 +14,4 @@ GRADCAM_UPSAMPLING = ("auto", "reference", "trilinear")
 # Removal methods (videoattr.methods.removal): what a removed region becomes, and the score they explain.
 REMOVAL_PERTURBATIONS = ("blur", "fade", "mean")
 REMOVAL_SCORES = ("probability", "logit")
+STEPS_BY = ("pixels", "supervoxels")

@@ -95,6 +95,8 @@ def result_rows(clip: ClipResult, model: str, method: str, seed: int, metrics: l
     for a, area in enumerate(clip.areas):
         row = dict(base, area=area, map="single", seed=seed, seconds=clip.seconds)
         row.update({k: float(v[a]) for k, v in per_area.items()})
+        if "objective_met" in row:  # the fit diagnostics' flag: True, False, or None (not judged)
+            row["objective_met"] = None if np.isnan(row["objective_met"]) else bool(row["objective_met"])
         rows.append(dict(row, **metrics[a]))
     if clip.combined is not None:
         rows.append(dict(base, area=float("nan"), map="combined", seed=seed, seconds=clip.seconds, **metrics[-1]))

@@ -42,11 +42,13 @@ from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
 from videoattr.errors import OutputError, VideoAttrError, is_clip_error, one_line, reason
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
+from videoattr.methods.perturbation.diagnostics import advice
 from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
 from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
+from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
 from videoattr.terminal import is_verbose, set_verbose
 from videoattr.tracking import Tracker
@@ -68,6 +70,10 @@ def config_hash(cfg: DictConfig) -> str:
     """A short hash of everything that changes a clip's results."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     subset = {k: resolved.get(k) for k in HASHED_KEYS}
+    if resolved.get("check"):
+        # A sanity check adds files per clip (absent, the hash of other runs stays as it was); its verdict's
+        # bound changes no clip's files, only the run's tables, so a rerun with another threshold reuses them.
+        subset["check"] = {k: v for k, v in resolved["check"].items() if k != "threshold"}
     return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -154,6 +160,7 @@ class Job:
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         self.baseline = baseline_settings(cfg)
         self.store = RunStore(run_dir, config_hash(cfg))
+        self.check = randomisation_check(cfg, run_dir, self.options, self.areas, self.store.config_hash)
         self.errors: list[dict] = []
         self.seconds: list[float] = []
         # After what can go wrong for the user: the other ranks start once this one has loaded everything.
@@ -352,9 +359,19 @@ class Job:
             return
         seconds = (time.perf_counter() - start) / len(jobs)
         self.seconds.extend([seconds] * len(jobs))
+        sanity = None
+        if self.check is not None:  # check=randomisation: the maps of the randomised copies (every rank)
+            names = [item["name"] for item, _, _ in jobs]
+            sanity, failure = self._attempt("check", self.check.explain_batch, self.net, clips, targets, result, names)
+            if failure is not None:
+                for item, _, _ in jobs:
+                    self._fail(item["name"], failure, item["path"])
+                return
         if self.writes:
             for i, (item, row, target) in enumerate(jobs):
                 clip = clip_result(result, i, item, row, target, seconds, float(baseline[i]))
+                if sanity is not None:
+                    self.check.write_clip(item["name"], *sanity, item["frames"].numpy(), i)
                 self._record(clip, item)
 
     def _check_classes(self, logits: torch.Tensor) -> None:
@@ -381,6 +398,7 @@ class Job:
         self._warn_if_no_evidence_needed(clip)
         seed = int(self.cfg.seed)
         rows = result_rows(clip, self.spec.name, self.method, seed, metrics, self._label_of)
+        self._warn_if_objective_missed(rows)
         media: list[Path] = []
         with self.writing():
             try:
@@ -408,6 +426,16 @@ class Job:
                 "show little for it (real classifiers have such biases too).",
                 clip.name, self._label_of(clip.target), clip.target_prob, clip.prob_baseline,
             )  # fmt: skip
+
+    def _warn_if_objective_missed(self, rows: list[dict]) -> None:
+        """One warning per mask that missed its objective (the fit diagnostics), with what to try."""
+        for row in rows:
+            if row.get("objective_met") is False:
+                log.warning("Clip %s, area %g: the mask missed its objective: %s.", row["clip"], row["area"],
+                            advice(row, self._variant()))  # fmt: skip
+
+    def _variant(self) -> str:
+        return self.cfg.method.get("variant", "preserve")
 
     def _write_figures(self, clip: ClipResult) -> list[Path]:
         """The clip's PNG figure and GIF animation; returns their paths."""
@@ -459,6 +487,14 @@ class Job:
         }
         if combined:
             summary["mean_combined"] = means(combined)
+        if self.check is not None:
+            summary["sanity"] = self.check.finish(sorted({r["clip"] for r in rows}))
+        if any("objective_met" in r for r in rows):
+            summary["objective_missed"] = [
+                {"clip": r["clip"], "area": r["area"], "advice": advice(r, self._variant())}
+                for r in rows
+                if r.get("objective_met") is False
+            ]
         return summary
 
 
@@ -489,6 +525,10 @@ def run(cfg: DictConfig) -> Path | None:
     failed = f"{len(job.errors)} failed (errors.csv)" if job.errors else "0 failed"
     print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {failed}.")
     print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    missed = [r for r in job.store.rows() if r.get("objective_met") is False]
+    if missed:
+        clips = ", ".join(dict.fromkeys(f"{r['clip']} (area {r['area']:g})" for r in missed))
+        print(f"{len(missed)} mask(s) missed their objective: {clips}; see the log or summary.json's objective_missed.")
     print(f"One page to read them: videoattr-report {run_dir}")
     return run_dir
 

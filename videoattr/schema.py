@@ -33,6 +33,7 @@ from videoattr.choices import (
     REMOVAL_SCORES,
     SAMPLING_MODES,
     SHORT_CLIP_MODES,
+    STEPS_BY,
 )
 from videoattr.errors import ConfigValueError, VideoAttrError, require
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas, check_combine, integer, real
@@ -40,7 +41,7 @@ from videoattr.objective import check_objective
 from videoattr.trainer_keys import check_trainer_keys
 
 # The groups of conf/ that have a schema, checked in this order.
-TYPED_GROUPS = ("model", "dataset", "method", "metrics")
+TYPED_GROUPS = ("model", "dataset", "method", "metrics", "check")
 
 
 def _list(*values):
@@ -310,6 +311,9 @@ class MetricsConfig:
     baseline: str = "blur"
     blur_sigma: float = 10.0
     batch_size: int = 8
+    steps_by: str = "pixels"
+    supervoxels: int = 256
+    compactness: float = 10.0
 
     def __post_init__(self):
         require(
@@ -333,6 +337,44 @@ class MetricsConfig:
             real(self.blur_sigma) and self.blur_sigma > 0, "blur_sigma", self.blur_sigma, "use a number of pixels > 0"
         )
         require(self.batch_size >= 1, "batch_size", self.batch_size, "use a number of clips per forward pass >= 1")
+        require(self.steps_by in STEPS_BY, "steps_by", self.steps_by, f"use one of {', '.join(STEPS_BY)}")
+        require(self.supervoxels >= 2, "supervoxels", self.supervoxels, "use a number of supervoxels >= 2, e.g. 256")
+        require(
+            real(self.compactness) and self.compactness > 0,
+            "compactness",
+            self.compactness,
+            "use a number > 0, e.g. 10",
+        )
+
+
+@dataclass
+class CheckConfig:
+    """``conf/check/*.yaml``: a sanity check run beside the explanation (``videoattr.sanity``)."""
+
+    name: str = MISSING
+    steps: int | None = None
+    top_area: float | None = None
+    threshold: float = 0.7
+
+    def __post_init__(self):
+        require(
+            self.steps is None or self.steps >= 1,
+            "steps",
+            self.steps,
+            "use a number of randomisation steps >= 1, or null for one after every layer",
+        )
+        require(
+            self.top_area is None or real(self.top_area) and 0 < self.top_area < 1,
+            "top_area",
+            self.top_area,
+            "use a fraction strictly between 0 and 1, or null for a mask's own area (0.05 for other maps)",
+        )
+        require(
+            real(self.threshold) and 0 < self.threshold <= 1,
+            "threshold",
+            self.threshold,
+            "use a similarity in (0, 1], e.g. 0.7",
+        )
 
 
 @dataclass
@@ -345,6 +387,7 @@ class RunConfig:
     trainer: dict[str, Any] = field(default_factory=dict)
     logger: Any = None
     metrics: Any = None
+    check: Any = None
     area: Any = 0.1
     target: Any = "label"
     seed: int = 0
@@ -382,8 +425,10 @@ SCHEMAS = {
         "kernel_shap": KernelShapConfig,
         "random": RandomConfig,
         "centre": CentreConfig,
+        "edges": MethodConfig,
     },
     "schema/metrics": {"base": MetricsConfig},
+    "schema/check": {"randomisation": CheckConfig},
 }
 
 

@@ -53,7 +53,9 @@ def summarize(sweep_dir: Path) -> Path:
     ``map`` tells the masks of single areas (and the maps of other methods), ``single``, from the
     map combined from several areas (``combined``, area empty): each has rows of its own.
     Plots: each metric vs area per method/model (``plot_<metric>.png``; a combined map is a dashed
-    line) and seconds per clip (``plot_seconds.png``). Returns the path of ``summary.csv``.
+    line) and seconds per clip (``plot_seconds.png``). Jobs run with ``check=randomisation`` are
+    gathered too (``videoattr.sanity.gather``: sanity_all.csv, sanity_summary.csv, plot_sanity.png).
+    Returns the path of ``summary.csv``.
     """
     sweep_dir = Path(sweep_dir)
     table = collect(sweep_dir)
@@ -67,6 +69,9 @@ def summarize(sweep_dir: Path) -> Path:
     means.to_csv(sweep_dir / "summary.csv", index=False)
     for column in metric_columns(table) + ["seconds"]:
         _plot(means, column, sweep_dir / f"plot_{column}.png")
+    from videoattr.sanity import gather  # jobs run with check=randomisation: sanity_summary.csv, plot_sanity.png
+
+    gather(sweep_dir)
     return sweep_dir / "summary.csv"
 
 

@@ -35,6 +35,7 @@ _REGISTRY: dict[str, str] = {
     "step_fast": "videoattr.methods.perturbation.methods:step_fast",
     "random": "videoattr.methods.baselines:random_map",
     "centre": "videoattr.methods.baselines:centre_prior",
+    "edges": "videoattr.methods.baselines:edge_map",
 }
 
 # The paper's three methods, then their fast presets (500 iterations instead of 2000).

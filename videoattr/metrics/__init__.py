@@ -6,7 +6,8 @@ keys of ``conf/metrics/default.yaml`` are ``clip_metrics``'s options:
 - ``groups``: which of ``localisation``, ``faithfulness``, ``smoothness`` to compute;
 - ``pointing_tolerance``: pixels a pointing-game maximum may lie from the mask;
 - ``pointing_ties``: values within this of a frame's maximum share it in the pointing game;
-- ``steps``, ``baseline``, ``blur_sigma``, ``batch_size``: the deletion / insertion curves.
+- ``steps``, ``baseline``, ``blur_sigma``, ``batch_size``, ``steps_by``, ``supervoxels``, ``compactness``:
+  the deletion / insertion curves (``faithfulness``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 
 from videoattr.choices import METRIC_GROUPS
 from videoattr.errors import VideoAttrError
-from videoattr.metrics.faithfulness import area_under_curve, baseline_clip, perturbation_curve
+from videoattr.metrics.faithfulness import area_under_curve, baseline_clip, perturbation_curve, supervoxel_labels
 from videoattr.metrics.localisation import energy_in_mask, mass_in_evidence_frames, pointing_game
 from videoattr.metrics.smoothness import spatial_tv, temporal_tv
 
@@ -40,6 +41,9 @@ def clip_metrics(
     baseline: str = "blur",
     blur_sigma: float = 10.0,
     batch_size: int = 8,
+    steps_by: str = "pixels",
+    supervoxels: int = 256,
+    compactness: float = 10.0,
     return_curves: bool = False,
 ) -> dict[str, float] | tuple[dict[str, float], dict[str, np.ndarray]]:
     """Score one map.
@@ -50,7 +54,8 @@ def clip_metrics(
     ``deletion_auc``, ``insertion_auc`` (faithfulness), ``tv_space``, ``tv_time`` (smoothness).
     With ``return_curves`` it returns ``(row, curves)``: ``curves`` holds the ``deletion`` and
     ``insertion`` curves whose areas the row gives (float32, ``steps`` + 1 target probabilities at
-    0, 1/steps, ..., 1 of the locations changed; empty without the faithfulness group).
+    0, 1/steps, ..., 1 of the locations, or with ``steps_by='supervoxels'`` of the supervoxels,
+    changed; empty without the faithfulness group).
     """
     groups = list(groups)
     unknown = sorted(set(groups) - set(GROUPS))
@@ -76,7 +81,18 @@ def clip_metrics(
     if "faithfulness" in groups:
         for mode in ("deletion", "insertion"):
             curve = perturbation_curve(
-                model, clip, target, saliency.to(clip.device), mode, steps, baseline, blur_sigma, batch_size
+                model,
+                clip,
+                target,
+                saliency.to(clip.device),
+                mode,
+                steps,
+                baseline,
+                blur_sigma,
+                batch_size,
+                steps_by,
+                supervoxels,
+                compactness,
             )
             row[f"{mode}_auc"] = area_under_curve(curve)
             curves[mode] = curve.numpy().astype(np.float32)
@@ -110,5 +126,6 @@ __all__ = [
     "pointing_game",
     "spatial_tv",
     "summarize",
+    "supervoxel_labels",
     "temporal_tv",
 ]

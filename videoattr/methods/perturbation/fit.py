@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from videoattr.errors import VideoAttrError, one_line
 from videoattr.methods import Explanation
 from videoattr.methods.perturbation.combine import combine_masks
+from videoattr.methods.perturbation.diagnostics import diagnose
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
 from videoattr.methods.perturbation.options import check_areas, check_combine, resolve_options
@@ -133,7 +134,9 @@ def fit_masks(
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
     ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
     energy and the target probability of the perturbed clip, the preserved one for 'dual'; as many
-    iterations as ran) and ``iterations`` (N x A: the iterations run, fewer than asked after an early stop);
+    iterations as ran), ``iterations`` (N x A: the iterations run, fewer than asked after an early stop) and
+    the fit diagnostics ``preserve_effect``, ``delete_effect``, ``area_kept`` and ``objective_met`` (N x A,
+    see ``diagnostics``);
     with ``combine='sum'`` (2 or more areas) also ``combined`` (N x 1 x T x H x W: ``combine_masks`` of
     the maps with ``combine_sigma``).
     """
@@ -166,6 +169,8 @@ def fit_masks(
         "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
         "iterations": np.full((n, a), ran),
     }
+    diagnostics = (opts.variant, opts.perturbation, opts.max_blur, extras["prob_preserved"], extras["prob_deleted"])
+    extras.update(diagnose(module.classifier, inputs, target, maps, areas, *diagnostics))
     if opts.combine == "sum":
         extras["combined"] = combine_masks(maps, opts.combine_sigma).cpu().numpy()
     return Explanation(maps=maps, areas=areas, extras=extras)
