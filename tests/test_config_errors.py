@@ -142,6 +142,8 @@ def in_process(overrides: list[str], run_dir: Path) -> str | None:
         run(cfg)
     except USER_ERRORS as err:
         return user_error_message(err)
+    finally:
+        HydraConfig.instance().cfg = None  # other tests run outside a Hydra run
     return None
 
 

@@ -158,6 +158,8 @@ class Job:
         self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
         self.tracker = Tracker(cfg, run_dir)
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
+        if self.method == "grad_cam":
+            check_gradcam_layer(self.net, self.spec.name, self.options.get("layer"))
         self.baseline = baseline_settings(cfg)
         self.store = RunStore(run_dir, config_hash(cfg))
         self.check = randomisation_check(cfg, run_dir, self.options, self.areas, self.store.config_hash)
@@ -531,6 +533,18 @@ def run(cfg: DictConfig) -> Path | None:
         print(f"{len(missed)} mask(s) missed their objective: {clips}; see the log or summary.json's objective_missed.")
     print(f"One page to read them: videoattr-report {run_dir}")
     return run_dir
+
+
+def check_gradcam_layer(net, model_name: str, layer: str | None) -> None:
+    """A model without a Grad-CAM layer fails the run up front, not each clip."""
+    from videoattr.methods.gradcam import default_layer
+
+    if layer is None and default_layer(net) is None:
+        children = ", ".join(name for name, _ in net.named_children())
+        raise VideoAttrError(
+            f"Model '{model_name}' has no Grad-CAM layer: set model.gradcam_layer to one of its modules "
+            f"({children}, or a submodule's dotted name), or use another method."
+        )
 
 
 def is_output_error(err: OSError, run_dir: Path) -> bool:
