@@ -155,3 +155,19 @@ def test_reliability_files_of_a_benchmark_directory(tmp_path):
     assert (tmp_path / "reliability.md").read_text() == text
     with pytest.raises(VideoAttrError, match="all_results.csv does not exist"):
         write_reliability(tmp_path / "missing")
+
+
+def test_the_report_shows_the_reliability_tables_of_a_directory(tmp_path):
+    from videoattr.report import fmt
+    from videoattr.report_trust import reliability_view
+
+    assert reliability_view(tmp_path, fmt) is None  # no tables: no section
+    results_table().to_csv(tmp_path / "all_results.csv", index=False)
+    write_reliability(tmp_path)
+    view = reliability_view(tmp_path, fmt)
+    agreement = dict(zip([row[0] for row in view["agreement"]["rows"]], view["agreement"]["rows"]))
+    assert view["agreement"]["columns"][:4] == ["metric", "clips", "maps", "kendall_w"]
+    assert agreement["energy_in_mask"][1:4] == ["4", "4", "1"]  # 4 clips, 4 maps, W = 1
+    versus = view["versus"]
+    assert versus["columns"] == ["map", "metric", "wins", "clips", "wilcoxon_p"] and len(versus["rows"]) == 6
+    assert ["mask 0.05", "energy_in_mask", "4", "4", "0.0625"] in versus["rows"]

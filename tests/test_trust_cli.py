@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, run_module
 
 ONE_CLIP = ["dataset.limit=1", "metrics.groups=[]", "trainer.enable_progress_bar=false"]
 
@@ -39,6 +39,12 @@ def test_a_perturbation_run_reports_its_diagnostics_and_its_randomisation_check(
     rejudged = pd.read_csv(tmp_path / "sanity_verdicts.csv")
     assert (rejudged["passed"] == (rejudged[["spearman", "iou"]].min(axis=1) < 1.0)).all()
     assert json.loads((tmp_path / "summary.json").read_text())["sanity"]["threshold"] == 1.0
+    # the report's trust section: both masks missed, with what to try; the check's verdicts and figures
+    page = report_page(tmp_path)
+    assert "0 of 2 perturbation masks met their objective" in page
+    assert page.count("method.area_weight</td>") == 2
+    assert "of 2 passed</h4>" in page and page.count('<td class="l">down-100_0</td>') == 2
+    assert "maps along the randomisation cascade" in page
 
 
 @pytest.mark.slow
@@ -50,3 +56,11 @@ def test_a_sweep_of_sanity_checks_is_gathered(tmp_path):
     assert summary.loc["grad", "spearman"] < 0.5 and summary.loc["grad", "passed"] == 1
     assert "check=randomisation" in summary.loc["grad", "job"]
     assert (tmp_path / "plot_sanity.png").is_file() and (tmp_path / "summary.csv").is_file()
+    page = report_page(tmp_path)
+    assert page.count("of 1 passed</h4>") == 2 and 'class="sanity-summary"' in page
+    assert "Fit diagnostics" not in page  # no perturbation mask in this sweep
+
+
+def report_page(directory) -> str:
+    run_module("videoattr.report", str(directory))
+    return (directory / "report.html").read_text()

@@ -14,7 +14,10 @@
   each map, and per job the run's PNG figure, the deletion / insertion curves, the loss curves of a
   perturbation fit (weighted reward, regulariser, core, target probability per iteration) and the
   GIF animation in a ``<details>`` element;
-- for a sweep, the plots of ``videoattr.sweep.summarize`` (each metric against the area).
+- for a sweep, the plots of ``videoattr.sweep.summarize`` (each metric against the area);
+- trust (``videoattr.report_trust``): the masks that missed their objective, each job's model-randomisation
+  check (verdicts, similarities along the cascade, and per clip its maps at each step) and, where the
+  directory has them, the metric reliability tables.
 
 Everything comes from the files a run writes (``results.csv``, ``summary.json``, ``clips/*.npz``,
 ``figures/*.png|gif``); what a run did not write (figures=false, no faithfulness metrics, a
@@ -44,6 +47,7 @@ from PIL import Image
 
 from videoattr.methods import PERTURBATION_METHODS
 from videoattr.outputs import safe_name
+from videoattr.report_trust import diagnostics_view, reliability_view, sanity_figure, sanity_view
 from videoattr.results import display_maps
 from videoattr.sweep import SINGLE, collect, summarize
 from videoattr.viz import overlay_strip, strongest_frames
@@ -146,6 +150,10 @@ def _data_uri(data: bytes, mime: str) -> str:
 
 def _file_uri(path: Path) -> str:
     return _data_uri(path.read_bytes(), {".png": "image/png", ".gif": "image/gif"}[path.suffix])
+
+
+def _file_picture(path: Path, alt: str) -> Picture | None:
+    return Picture(_file_uri(path), alt) if path.is_file() else None
 
 
 def _png(image: np.ndarray) -> str:
@@ -422,6 +430,7 @@ def job_block(job: Job, clip: str, data: dict | None, label: JobLabel, map_label
     if history:
         plots.append(Picture(_loss_figure(history, map_labels), f"{clip}: {method} loss curves"))
     block = {"job": label, "figure": None, "plots": plots, "gif": None, "gif_width": 0}
+    block["sanity"] = sanity_figure(job, clip, _file_picture)
     if png is not None:
         block["figure"] = Picture(_file_uri(png), f"{clip}: {method} figure")
     if gif is not None:
@@ -563,6 +572,9 @@ def build_report(root: Path) -> Path:
         sweep_plots=sweep_plots,
         grid=page.grid(),
         clips=page.sections,
+        diagnostics=diagnostics_view(table, {n: j.summary for n, j in jobs.items()}, labels, fmt),
+        sanity=sanity_view(root, jobs, labels, _file_picture, fmt),
+        reliability=reliability_view(root, fmt),
     )
     out = root / "report.html"
     out.write_text(html)
