@@ -127,6 +127,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["Unknown torchvision weights 'NoSuchWeights.X'", "R2Plus1D_18_Weights.KINETICS400_V1"],
     ),
     "target_out_of_range": (["method=grad", "target=9"], ["Target class 9 is out of range", "0..3"]),
+    "target_unknown_name": (["method=grad", "target=sideways"], ["Unknown target class 'sideways'", "class list"]),
 }
 
 

@@ -117,9 +117,20 @@ def resolve_target(target, item: dict, logits: torch.Tensor, class_names: list[s
         return index
     if class_names and target in class_names:
         return class_names.index(target)
-    raise VideoAttrError(
+    raise unknown_target(target)
+
+
+def unknown_target(target) -> VideoAttrError:
+    return VideoAttrError(
         f"Unknown target class '{target}': use label, predicted, a class index or a name from the class list."
     )
+
+
+def check_target_name(target, class_names: list[str] | None) -> None:
+    """A target given as a class name that the class list lacks fails the run before any clip is read."""
+    named = isinstance(target, str) and target not in ("label", "predicted") and not target.lstrip("-").isdigit()
+    if named and target not in (class_names or []):
+        raise unknown_target(target)
 
 
 def baseline_settings(cfg: DictConfig) -> dict:
@@ -156,6 +167,7 @@ class Job:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         self.net, self.spec = load_model(cfg.model)
         self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
+        check_target_name(cfg.target, self.spec.class_names or getattr(self.dataset, "class_names", None))
         self.tracker = Tracker(cfg, run_dir)
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         if self.method == "grad_cam":
