@@ -57,6 +57,7 @@ from videoattr.models import load_model
 from videoattr.outputs import atomic_write
 from videoattr.runner import Job
 from videoattr.sweep import collect
+from videoattr.terminal import set_verbose
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = [
@@ -348,6 +349,7 @@ def main() -> None:
         help="skip the fade and supervoxel deletion / insertion variants (faithfulness.md, benchmarks/variants.py)",
     )
     args = parser.parse_args()
+    set_verbose(False)  # quiet as python run.py is; VIDEOATTR_VERBOSE=1 shows everything
     for option in args.method_options:
         if option.split(".", 1)[0] not in method_names() or "=" not in option:
             parser.error(f"--method-options takes METHOD.KEY=VALUE with a method of {', '.join(method_names())}")
