@@ -33,7 +33,7 @@ def diagnostics_view(table: pd.DataFrame, summaries: dict[str, dict], labels: di
     if "objective_met" not in table or table["objective_met"].isna().all():
         return None
     judged = table[table["objective_met"].notna()]
-    met = judged["objective_met"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    met = judged["objective_met"] == 1.0  # videoattr.sweep.collect reads it as 1.0 / 0.0
     advice = {
         (job, str(m["clip"]), float(m["area"])): m["advice"]
         for job, summary in summaries.items()

@@ -19,7 +19,8 @@ SINGLE = "single"
 
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
-    """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir)."""
+    """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir);
+    ``objective_met`` as 1.0 / 0.0 (empty: not judged), so that its mean is the share of masks that met theirs."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
@@ -37,7 +38,10 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
         raise VideoAttrError(
             f"No results.csv under {sweep_dir}: run `python run.py -m ...` first or pass the sweep's directory."
         )
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    if "objective_met" in table:
+        table["objective_met"] = table["objective_met"].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})
+    return table
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:

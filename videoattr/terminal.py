@@ -21,12 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 VERBOSE_ENV = "VIDEOATTR_VERBOSE"
-# Loggers whose INFO lines a run does not need, and the level they get when quiet.
+# Loggers whose INFO lines a run does not need, and the level they get when quiet (the profilers' stays INFO).
 _QUIET_LOGGERS = {
     "pytorch_lightning": logging.WARNING,
     "lightning_fabric": logging.WARNING,
     "lightning": logging.WARNING,
     "torch.utils.cpp_extension": logging.ERROR,
+    "pytorch_lightning.profilers": logging.INFO,  # a profiler's report, when trainer.profiler asks for one
 }
 # A line of decord's C++ log ("[18:54:28] .../video_reader.cc:83: ERROR opening: ...") or of FFmpeg's
 # ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55fe64f6a880] moov atom not found").
