@@ -50,18 +50,24 @@ def clips(tmp_path_factory) -> Path:
     return base
 
 
+# A custom model of helpers (Picky) on 4-frame 32 x 32 videos; the class list and root are the test's.
+PICKY = [
+    "model=custom",
+    "model.target=helpers.Picky",
+    "model.num_frames=4",
+    "model.resize=[32,32]",
+    "model.crop=[32,32]",
+    "model.mean=[0.5,0.5,0.5]",
+    "model.std=[0.25,0.25,0.25]",
+    "dataset=videos",
+]
+
+
 def picky_config(base: Path, *extra: str):
     return compose_config(
         [
-            "model=custom",
-            "model.target=helpers.Picky",
+            *PICKY,
             f"model.classes={base / 'classes.txt'}",
-            "model.num_frames=4",
-            "model.resize=[32,32]",
-            "model.crop=[32,32]",
-            "model.mean=[0.5,0.5,0.5]",
-            "model.std=[0.25,0.25,0.25]",
-            "dataset=videos",
             f"dataset.root={base / 'clips'}",
             "dataset.batch_size=3",
             "metrics.groups=[]",
@@ -276,16 +282,6 @@ def test_threads_decoding_at_once_lose_no_line(tmp_path, capfd):
 
 # ---------------------------------------------------------------- through run.py (slow)
 
-PICKY = [
-    "model=custom",
-    "model.target=helpers.Picky",
-    "model.num_frames=4",
-    "model.resize=[32,32]",
-    "model.crop=[32,32]",
-    "model.mean=[0.5,0.5,0.5]",
-    "model.std=[0.25,0.25,0.25]",
-    "dataset=videos",
-]
 # tests/ on the path of the run: helpers.Picky
 PICKY_ENV = {"PYTHONPATH": str(ROOT / "tests")}
 
