@@ -167,7 +167,9 @@ class Job:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         self.net, self.spec = load_model(cfg.model)
         self.dataset = build_dataset(cfg.dataset, self.spec, seed=cfg.seed)
-        check_target_name(cfg.target, self.spec.class_names or getattr(self.dataset, "class_names", None))
+        # The class names targets and labels are named by: the model's, else the dataset's class list.
+        self.class_names = self.spec.class_names or getattr(self.dataset, "class_names", None)
+        check_target_name(cfg.target, self.class_names)
         self.tracker = Tracker(cfg, run_dir)
         self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
         if self.method == "grad_cam":
@@ -315,7 +317,7 @@ class Job:
             if isinstance(row, Failure):
                 outcomes.append(row)
                 continue
-            target, failure = self._attempt("target", resolve_target, self.cfg.target, item, row, self.spec.class_names)
+            target, failure = self._attempt("target", resolve_target, self.cfg.target, item, row, self.class_names)
             outcomes.append(target if failure is None else failure)
         # One target per clip for every rank: rank 0's (a near tie could go either way on another device).
         agreed = self._agree([o if isinstance(o, Failure) else None for o in outcomes])
@@ -398,8 +400,7 @@ class Job:
             )
 
     def _label_of(self, index: int) -> str:
-        class_names = self.spec.class_names or getattr(self.dataset, "class_names", None)
-        return class_names[index] if class_names else str(index)
+        return self.class_names[index] if self.class_names else str(index)
 
     def _record(self, clip: ClipResult, item: dict) -> None:
         """Score the clip's maps and write its figures, its ``.npz`` (rows included) and its tracking; the
