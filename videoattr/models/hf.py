@@ -11,6 +11,7 @@ transformers is optional (``pip install 'videoattr[hf]'``): only ``build`` impor
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ import torch
 from torch import nn
 
 from videoattr.errors import VideoAttrError, one_line
+from videoattr.models.checkpoints import OFFLINE_ENV
+from videoattr.terminal import is_verbose
 
 # Token orders (TokenLayout.order): where token (t, h, w) of the T' x H' x W' grid sits.
 TIME_MAJOR = "thw"  # row n, token t H'W' + h W' + w (VideoMAE, ViViT, V-JEPA 2)
 SPACE_MAJOR = "hwt"  # row n, token (h W' + w) T' + t (TimeSformer, divided space-time attention)
 SPACE_ROWS = "hw,t"  # row n H'W' + h W' + w, token t: one row per position (VideoPrism's temporal encoder)
+FRAME_ROWS = "t,hw"  # row n T' + t, token h W' + w: one row per frame (TimeSformer's spatial attention)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class TokenLayout:
         t, h, w = self.grid
         if self.order == SPACE_ROWS:
             return n * h * w, self.special_tokens + t
+        if self.order == FRAME_ROWS:
+            return n * t, self.special_tokens + h * w
         return n, self.special_tokens + t * h * w
 
     def matches(self, tokens: torch.Tensor, n: int) -> bool:
@@ -63,7 +69,9 @@ class TokenLayout:
             return patches.transpose(1, 2).reshape(n, c, t, h, w)
         if self.order == SPACE_MAJOR:
             return patches.transpose(1, 2).reshape(n, c, h, w, t).permute(0, 1, 4, 2, 3)
-        return patches.reshape(n, h, w, t, c).permute(0, 4, 3, 1, 2)
+        if self.order == SPACE_ROWS:
+            return patches.reshape(n, h, w, t, c).permute(0, 4, 3, 1, 2)
+        return patches.reshape(n, t, h, w, c).permute(0, 4, 1, 2, 3)
 
 
 class HFVideoClassifier(nn.Module):
@@ -76,6 +84,7 @@ class HFVideoClassifier(nn.Module):
         super().__init__()
         self.model = model
         self.processor = processor
+        self.train(model.training)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         name = getattr(self.model, "main_input_name", "pixel_values")
@@ -93,6 +102,7 @@ class LogitsOf(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.train(model.training)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return logits_of(self.model(clips), clips.shape[0])
@@ -166,13 +176,17 @@ def _videomae(hf_model, t, h, w) -> TokenLayout:
     return TokenLayout(0, (t // c.tubelet_size, h // ph, w // pw), TIME_MAJOR, layer)
 
 
+def _entering_last(hf_model: nn.Module, blocks: str, embeddings: str) -> str:
+    """The module whose output enters the last block of ``blocks``: the block before it, else ``embeddings``."""
+    count = len(hf_model.get_submodule(blocks))
+    return f"{blocks}.{count - 2}" if count > 1 else embeddings
+
+
 def _timesformer(hf_model, t, h, w) -> TokenLayout:
     # A class token, then patch-major / frame-minor tokens. Only the class token reaches the head after
     # the last block, and that block's norms see per-frame rows, so take the tokens that enter it.
-    c = hf_model.config
-    ph, pw = _pairs(c.patch_size)
-    blocks = hf_model.get_submodule("timesformer.encoder.layer")
-    layer = f"timesformer.encoder.layer.{len(blocks) - 2}" if len(blocks) > 1 else "timesformer.embeddings"
+    ph, pw = _pairs(hf_model.config.patch_size)
+    layer = _entering_last(hf_model, "timesformer.encoder.layer", "timesformer.embeddings")
     return TokenLayout(1, (t, h // ph, w // pw), SPACE_MAJOR, layer)
 
 
@@ -186,17 +200,19 @@ def _vivit(hf_model, t, h, w) -> TokenLayout:
 
 
 def _vjepa2(hf_model, t, h, w) -> TokenLayout:
-    # Conv3d tubelets flattened time-major, no class token; an attentive pooler reads every token.
+    # Conv3d tubelets flattened time-major, no class token; the encoder's final norm feeds every token to
+    # the attentive pooler.
     c = hf_model.config
     grid = (max(t // c.tubelet_size, 1), h // c.patch_size, w // c.patch_size)
-    return TokenLayout(0, grid, TIME_MAJOR, _last(hf_model, "vjepa2.encoder.layer"))
+    return TokenLayout(0, grid, TIME_MAJOR, "vjepa2.encoder.layernorm")
 
 
 def _videoprism(hf_model, t, h, w) -> TokenLayout:
-    # A spatial encoder per frame, then a temporal encoder per position: (N H'W') x T' x C rows; its final
-    # norm feeds the attention-pooling head with every token.
+    # A spatial encoder per frame, then a temporal encoder per position: (N H'W') x T' x C rows; take the
+    # last temporal block's attention input.
     tt, th, tw = hf_model.config.tubelet_size
-    return TokenLayout(0, (t // tt, h // th, w // tw), SPACE_ROWS, "vision_model.layernorm2")
+    layer = f"{_last(hf_model, 'vision_model.temporal_layers')}.layernorm_before"
+    return TokenLayout(0, (t // tt, h // th, w // tw), SPACE_ROWS, layer)
 
 
 _LAYOUTS = {
@@ -253,38 +269,60 @@ def _transformers():
 
 def build(name: str) -> HFVideoClassifier:
     """Load the video classifier ``name`` (a hub id or a folder saved with ``save_pretrained``) and its
-    processor (None if it has none), offline when the files are there."""
+    processor (None if it has none), offline when the files are there; ``VIDEOATTR_OFFLINE=1`` (or
+    ``HF_HUB_OFFLINE=1``) forbids downloading them."""
     transformers = _transformers()
+    offline = os.environ.get(OFFLINE_ENV) == "1"
+    if _is_folder(name) and not (Path(name).expanduser() / "config.json").is_file():
+        raise VideoAttrError(_missing(name, "no config.json"))
     try:
-        model = transformers.AutoModelForVideoClassification.from_pretrained(name)
+        with _progress_bars(transformers, is_verbose()):
+            model = transformers.AutoModelForVideoClassification.from_pretrained(name, local_files_only=offline)
     except OSError as err:
-        raise VideoAttrError(_missing(name, err)) from err
+        raise VideoAttrError(_missing(name, one_line(err))) from err
     except ValueError as err:  # a config of a model type without a video classification head
         raise VideoAttrError(
             f"model.name {name} is not a video classifier ({one_line(err)}): give the hub id or folder of one "
             f"({', '.join(_LAYOUTS)})."
         ) from err
-    return HFVideoClassifier(model, _processor(transformers, name))
+    return HFVideoClassifier(model, _processor(transformers, name, offline))
 
 
-def _missing(name: str, err: OSError) -> str:
-    if Path(name).expanduser().exists() or name.startswith(("/", ".", "~")):
+@contextlib.contextmanager
+def _progress_bars(transformers, shown: bool) -> Iterator[None]:
+    """transformers' loading progress bars shown or hidden (quiet runs, videoattr.terminal), then as before."""
+    logging = transformers.utils.logging
+    before = logging.is_progress_bar_enabled()
+    (logging.enable_progress_bar if shown else logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (logging.enable_progress_bar if before else logging.disable_progress_bar)()
+
+
+def _is_folder(name: str) -> bool:
+    """Whether ``name`` means a local folder rather than a hub id."""
+    return Path(name).expanduser().exists() or name.startswith(("/", ".", "~"))
+
+
+def _missing(name: str, reason: str) -> str:
+    if _is_folder(name):
         return (
-            f"Model folder {name} holds no loadable video classifier ({one_line(err)}): point model.name at a folder "
+            f"Model folder {name} holds no loadable video classifier ({reason}): point model.name at a folder "
             "written by save_pretrained (config.json, model.safetensors, preprocessor_config.json)."
         )
     return (
-        f"Hugging Face model {name} is not in the local cache and cannot be downloaded here ({one_line(err)}): "
+        f"Hugging Face model {name} is not in the local cache and cannot be downloaded here ({reason}): "
         f"run `hf download {name}` on a machine with network (HF_HOME is where it caches), or set model.name to a "
         "folder written by save_pretrained."
     )
 
 
-def _processor(transformers, name: str):
+def _processor(transformers, name: str, offline: bool):
     """The model's video processor, else its image processor, else None."""
     for auto in (transformers.AutoVideoProcessor, transformers.AutoImageProcessor):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return auto.from_pretrained(name)
+            return auto.from_pretrained(name, local_files_only=offline)
     return None
 
 
