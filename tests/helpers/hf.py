@@ -93,14 +93,14 @@ def evidence_clips(arch: str, n: int, generator: torch.Generator) -> tuple[torch
     return clips, labels, tubelets
 
 
-def trained_hf(arch: str, steps: int = 150, seed: int = 0) -> transformers.PreTrainedModel:
+def trained_hf(arch: str, layers: int, steps: int = 80, seed: int = 0) -> transformers.PreTrainedModel:
     """A tiny ``arch`` classifier trained to tell clips with a bright tubelet anywhere (label 1) from noise."""
-    model = tiny_hf(arch, ["noise", "evidence"], seed).train()
+    model = tiny_hf(arch, ["noise", "evidence"], seed, layers).train()
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
     key = model.main_input_name
     for _ in range(steps):
-        clips, labels, _ = evidence_clips(arch, 32, generator)
+        clips, labels, _ = evidence_clips(arch, 16, generator)
         loss = torch.nn.functional.cross_entropy(model(**{key: clips.transpose(1, 2)}).logits.flatten(1), labels)
         optimiser.zero_grad()
         loss.backward()
