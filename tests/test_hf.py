@@ -4,6 +4,7 @@ through explain() and the sanity check; eager attention. Tiny models of every ar
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import transformers
@@ -11,7 +12,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import videoattr
-from helpers import ROOT
+from helpers import ROOT, run_cli
 from helpers.hf import ARCHS, FRAMES, SIZE, save_folder, tiny_hf, tiny_processor
 from videoattr import VideoAttrError
 from videoattr.data.transforms import preprocess
@@ -177,3 +178,25 @@ def test_eager_attention_gives_the_weights_inside_and_restores_sdpa():
     assert len(attentions) == 2 and attentions[0].shape == (1, 2, tokens, tokens)
     torch.testing.assert_close(attentions[0].sum(-1), torch.ones(1, 2, tokens))
     assert model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.slow
+def test_run_py_explains_with_every_method_family_on_each_saved_folder(folders, tmp_path, write_frames):
+    clips = tmp_path / "clips"
+    write_frames(clips / "up-0", np.random.default_rng(1).integers(0, 256, (FRAMES, 36, 48, 3), dtype=np.uint8))
+    methods = ["grad_cam", "rise", "3d_ep_fast"]  # gradients (Grad-CAM), removal, perturbation
+    out = run_cli(
+        "-m",
+        "model=hf",
+        f"model.name={','.join(str(folders[arch]) for arch in ARCHS)}",
+        f"method={','.join(methods)}",
+        "dataset=videos",
+        f"dataset.root={clips}",
+        "debug=fast",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    results = pd.concat(pd.read_csv(path) for path in (tmp_path / "sweep").rglob("results.csv"))
+    assert len(results) == len(ARCHS) * len(methods), out.stdout[-2000:]
+    assert set(results["target_name"]) == {"up"} and set(results["predicted_name"]) <= set(LABELS)
+    assert set(results["model"]) == {str(folders[arch]) for arch in ARCHS} and set(results["method"]) == set(methods)
+    assert results["target_prob"].between(0, 1).all()
