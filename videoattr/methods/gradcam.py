@@ -18,6 +18,10 @@ also inside a wrapper module):
   on a task with known evidence it points at the evidence, while the last stage's output (after that
   block's window attention has mixed the tokens) did not (docs/methods.md).
 
+- Hugging Face video transformers (VideoMAE, TimeSformer, ViViT, V-JEPA 2, VideoPrism): the layer and
+  the token layout of ``videoattr.models.hf.token_layout``, which also reads a ``layer`` the user names
+  when its tokens fit that layout.
+
 Channel-averaged weights (``per_time``, ``global``) discard where a layer's gradient is, and at an
 attention layer's input that is where the attention looks: on MViT's class-token layer prefer
 ``elementwise`` (docs/methods.md has the measurements).
@@ -58,7 +62,7 @@ def grad_cam(
 
     layer: dotted module name, e.g. "layer4" (R(2+1)D, R3D, MC3), "mixed_5c" (I3D), "blocks.15.norm1"
         (MViT-V2-S), "features.6.1.norm1" (Swin3D-T). None: the default layer of the first torchvision ``MViT`` or
-        ``SwinTransformer3d`` inside ``model``; other models need a layer.
+        ``SwinTransformer3d`` or Hugging Face video transformer inside ``model``; other models need a layer.
     channel_weights: with G averaged over the named axes,
         'per_time': one weight per channel and time step, mean of G over H' x W' (the reference's);
         'global': one weight per channel, mean of G over T' x H' x W' (Captum's LayerGradCam,
