@@ -17,7 +17,18 @@ from helpers.hf import ARCHS, FRAMES, SIZE, save_folder, tiny_hf, tiny_processor
 from videoattr import VideoAttrError
 from videoattr.data.transforms import preprocess
 from videoattr.models import load_model
-from videoattr.models.hf import HFVideoClassifier, as_video_classifier, eager_attention, find_hf_model, token_layout
+from videoattr.models.hf import (
+    FRAME_ROWS,
+    SPACE_MAJOR,
+    SPACE_ROWS,
+    TIME_MAJOR,
+    HFVideoClassifier,
+    TokenLayout,
+    as_video_classifier,
+    eager_attention,
+    find_hf_model,
+    token_layout,
+)
 
 LABELS = ["left", "right", "up"]
 # Every method family on 4 x 32 x 32 clips: gradients, Grad-CAM, removal, perturbation (a 2-iteration fit, its
@@ -139,6 +150,28 @@ def test_modules_returning_logits_objects_are_adapted_and_plain_ones_kept():
     # A layer named as in the model the user passed.
     named = videoattr.explain(model, clips, 1, method="grad_cam", layer="videomae.encoder.layer.0")
     assert named.shape == (1, 1, FRAMES, SIZE, SIZE) and named.max() == 1
+
+
+@pytest.mark.parametrize(
+    ("order", "position"),
+    [
+        (TIME_MAJOR, lambda t, h, w: (0, t * 12 + h * 4 + w)),
+        (SPACE_MAJOR, lambda t, h, w: (0, (h * 4 + w) * 2 + t)),
+        (SPACE_ROWS, lambda t, h, w: (h * 4 + w, t)),
+        (FRAME_ROWS, lambda t, h, w: (t, h * 4 + w)),
+    ],
+)
+def test_to_grid_puts_each_token_in_its_cell(order, position):
+    layout = TokenLayout(1, (2, 3, 4), order, "")
+    rows, tokens = layout.shape(1)
+    values = torch.full((rows, tokens, 1), -1.0)
+    cells = [(t, h, w) for t in range(2) for h in range(3) for w in range(4)]
+    for index, cell in enumerate(cells):
+        row, token = position(*cell)
+        values[row, 1 + token] = index
+    grid = layout.to_grid(values, 1)
+    assert grid.shape == (1, 1, 2, 3, 4) and layout.matches(values, 1) and not layout.matches(values, 2)
+    assert [int(grid[0, 0, t, h, w]) for t, h, w in cells] == list(range(len(cells)))
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -37,7 +37,8 @@ class TokenLayout:
 
     special_tokens: leading tokens that are no patch (1: a class token).
     grid: (T', H', W'), the tokens along time, height and width (a tubelet per token).
-    order: TIME_MAJOR, SPACE_MAJOR or SPACE_ROWS (above).
+    order: TIME_MAJOR, SPACE_MAJOR, SPACE_ROWS or FRAME_ROWS (above; the rows orders also describe
+        attention weights computed per position or per frame, e.g. TimeSformer's temporal and spatial ones).
     layer: the default Grad-CAM layer, a dotted module name inside the HF model, where every patch
         token still receives a gradient from the logits.
     """
