@@ -4,6 +4,7 @@
 command line does to compose and check its config) loads neither torch nor Lightning.
 """
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -15,6 +16,9 @@ ASSETS = Path(__file__).parent / "assets"
 
 if not OmegaConf.has_resolver("asset"):
     OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS / rel))
+# A model name as one directory name (model=hf names a hub id or a folder): ${dir_name:${model.name}}.
+if not OmegaConf.has_resolver("dir_name"):
+    OmegaConf.register_new_resolver("dir_name", lambda name: re.sub(r"[^\w.-]+", "_", str(name)).strip("_"))
 register()
 
 
