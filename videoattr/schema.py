@@ -27,6 +27,7 @@ from videoattr.choices import (
     CURVE_BASELINES,
     GRADCAM_LAYOUTS,
     GRADCAM_UPSAMPLING,
+    HEAD_FUSIONS,
     METRIC_GROUPS,
     POLARITIES,
     REMOVAL_PERTURBATIONS,
@@ -192,6 +193,19 @@ class GradCamConfig(MethodConfig):
             "token_grid",
             self.token_grid,
             "use [T',H',W'] (tokens per axis, each >= 1), or null",
+        )
+
+
+@dataclass
+class RolloutConfig(MethodConfig):
+    """attention_rollout and grad_rollout."""
+
+    head_fusion: str = "mean"
+    identity: bool = True
+
+    def __post_init__(self):
+        require(
+            self.head_fusion in HEAD_FUSIONS, "head_fusion", self.head_fusion, f"use one of {', '.join(HEAD_FUSIONS)}"
         )
 
 
@@ -420,6 +434,7 @@ SCHEMAS = {
         "integrated_grad": IntegratedGradConfig,
         "smooth_grad": SmoothGradConfig,
         "grad_cam": GradCamConfig,
+        "rollout": RolloutConfig,
         "occlusion": OcclusionConfig,
         "rise": RiseConfig,
         "kernel_shap": KernelShapConfig,

@@ -1,0 +1,273 @@
+"""The attention probabilities of a video transformer's forward pass, captured inside its own attention modules.
+
+Found by class, any size, also inside a wrapper: torchvision's ``MViT`` and the Hugging Face ``VideoMAE``,
+``ViViT`` and ``TimeSformer`` models. Each computes its attention probabilities as one softmax over the keys,
+inline (torchvision's ``MultiscaleAttention``, TimeSformer's self-attention) or in transformers' eager
+attention function (VideoMAE, ViViT: switched to ``attn_implementation="eager"`` for the call and restored
+after, as their default SDPA kernel returns no probabilities). A ``torch.overrides.TorchFunctionMode``
+records every softmax called while one of these modules runs (forward pre- and post-hooks say which) and
+hands the model the very same tensor, so the probabilities stay in the autograd graph and their gradient
+can be taken; nothing of the model changes.
+
+Each capture is an ``Attention``: a token-mixing step from the tokens its block reads to the tokens it
+writes, with what ``videoattr.methods.rollout`` needs to chain the steps (MViT's pooled query and key
+grids, TimeSformer's divided space-time attention spread over the whole clip's tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _triple
+from torch.overrides import TorchFunctionMode
+from torchvision.models.video.mvit import MultiscaleBlock, MViT
+from torchvision.models.video.swin_transformer import SwinTransformer3d
+
+from videoattr.errors import VideoAttrError
+
+SOFTMAX = (torch.Tensor.softmax, torch.softmax, F.softmax)
+HF_MODELS = ("VideoMAEModel", "VivitModel", "TimesformerModel")
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+@dataclass
+class Attention:
+    """One attention of the forward pass.
+
+    probs: B' x heads x Q x K softmax probabilities, in the autograd graph (B' = B clips, or B x frames /
+        B x positions for TimeSformer's divided attention).
+    expand: B' x Q x K (heads fused) -> B x L_out x L_k, the step's token matrix over whole clips.
+    keys: B x L_k -> B x L_in, a row vector over the keys taken back to the tokens the block reads (the
+        transpose of MViT's key pooling; the identity elsewhere).
+    skip: B x L_out -> B x L_in, the same through the residual path (MViT's pooled skip connection).
+    """
+
+    probs: torch.Tensor
+    expand: Callable[[torch.Tensor], torch.Tensor] = _same
+    keys: Callable[[torch.Tensor], torch.Tensor] = _same
+    skip: Callable[[torch.Tensor], torch.Tensor] = _same
+
+
+@dataclass
+class Tokens:
+    """The patch tokens the first attention reads: ``grid`` T' x H' x W', whether a class token comes first
+    (``cls``), whether they are ordered (h, w, t) (``time_last``, TimeSformer) instead of (t, h, w), and what
+    the head reads: ``first`` (the class token, or the first token) or ``mean`` (the mean over tokens)."""
+
+    grid: tuple[int, int, int]
+    cls: bool = True
+    time_last: bool = False
+    reads: str = "first"
+
+
+@dataclass
+class Capture:
+    """What ``captured_attention`` recorded: the attentions in forward order and the token layout."""
+
+    attentions: list[Attention] = field(default_factory=list)
+    tokens: Tokens | None = None
+
+
+class _Softmaxes(TorchFunctionMode):
+    """Record each softmax output computed while ``self.owner`` (set by the hooks) is not None."""
+
+    def __init__(self):
+        super().__init__()
+        self.owner: nn.Module | None = None
+        self.found: list[torch.Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.owner is not None and func in SOFTMAX:
+            self.found.append(out)
+        return out
+
+
+def refuse_unsupported(model: nn.Module, method: str) -> None:
+    """The one-line error for a model without an attention the rollouts can read."""
+    for module in model.modules():
+        if isinstance(module, MViT) or type(module).__name__ in HF_MODELS:
+            return
+        if isinstance(module, SwinTransformer3d):
+            raise VideoAttrError(
+                f"{method} does not support Swin3D: its shifted windows attend within local windows that move "
+                "between blocks, so no clip-wide attention can be rolled out; use grad_cam (layer found by class)."
+            )
+    raise VideoAttrError(
+        f"{method} needs a video transformer's attention (torchvision MViT, Hugging Face VideoMAE, ViViT or "
+        f"TimeSformer) and {type(model).__name__} has none: use grad_cam, grad_x_input or occlusion for it."
+    )
+
+
+@contextmanager
+def captured_attention(model: nn.Module, clip_shape: torch.Size, method: str) -> Iterator[Capture]:
+    """Record the attentions of the forward pass run inside the block (of the first MViT or Hugging Face
+    video model found in ``model``); ``clip_shape`` is N x 3 x T x H x W; ``method`` names the caller in
+    the error for a model without such attention."""
+    refuse_unsupported(model, method)
+    capture = Capture()
+    mode = _Softmaxes()
+    with ExitStack() as stack:
+        for module in model.modules():
+            if isinstance(module, MViT):
+                capture.tokens = _mvit_hooks(module, mode, capture, stack)
+                break
+            if type(module).__name__ in HF_MODELS:
+                capture.tokens = hf_token_layout(module, clip_shape)
+                _hf_hooks(module, mode, capture, stack)
+                stack.enter_context(_eager(module))
+                break
+        stack.enter_context(mode)
+        yield capture
+
+
+def _record(mode: _Softmaxes, owner: nn.Module, stack: ExitStack, done: Callable[[torch.Tensor, tuple], None]):
+    """Hooks on ``owner``: softmaxes are recorded while it runs; ``done(probs, args)`` gets the last one."""
+
+    def enter(_module, _args):
+        mode.owner, mode.found = owner, []
+
+    def leave(_module, args, _output):
+        mode.owner = None
+        if mode.found:
+            done(mode.found[-1], args)
+
+    stack.callback(owner.register_forward_pre_hook(enter).remove)
+    stack.callback(owner.register_forward_hook(leave).remove)
+
+
+def _mvit_hooks(mvit: MViT, mode: _Softmaxes, capture: Capture, stack: ExitStack) -> Tokens:
+    """MViT: each block's attention reads the tokens on grid ``thw`` (its second argument), pools the keys
+    and values (``pool_k``) and the queries and the residual (``pool_skip``) with a stride; the grid of the
+    first block's tokens is known once the forward pass has run."""
+    tokens = Tokens(grid=(0, 0, 0))
+    for block in mvit.blocks:
+        if not isinstance(block, MultiscaleBlock):
+            continue
+
+        def done(probs, args, block=block):
+            grid = tuple(args[1])
+            if not capture.attentions:
+                tokens.grid = grid
+            capture.attentions.append(
+                Attention(
+                    probs,
+                    keys=_pool_transpose(block.attn.pool_k, grid),
+                    skip=_pool_transpose(block.pool_skip, grid),
+                )
+            )
+
+        _record(mode, block.attn, stack, done)
+    return tokens
+
+
+def _pool_transpose(pool: nn.Module | None, grid: tuple[int, int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """B x (1 + pooled tokens) -> B x (1 + T'H'W' tokens on ``grid``): the transpose of averaging over the
+    window of ``pool`` (an MViT ``Pool``: a strided convolution or max pool), the class token kept. The
+    learnt weights of a pooling convolution (or the max) are read as an average over its window."""
+    if pool is None:
+        return _same
+    layer = pool.pool
+    kernel, stride, padding = (_triple(getattr(layer, key)) for key in ("kernel_size", "stride", "padding"))
+
+    window = torch.ones(1, 1, *kernel)
+
+    def average(x: torch.Tensor) -> torch.Tensor:  # over the window's cells inside the grid
+        covered = F.conv3d(torch.ones_like(x), window, stride=stride, padding=padding)
+        return F.conv3d(x, window, stride=stride, padding=padding) / covered
+
+    def transpose(v: torch.Tensor) -> torch.Tensor:
+        pooled, back = torch.func.vjp(average, v.new_zeros(len(v), 1, *grid))
+        (patches,) = back(v[:, 1:].reshape(pooled.shape))
+        return torch.cat([v[:, :1], patches.flatten(1)], dim=1)
+
+    return transpose
+
+
+def hf_token_layout(hf_model: nn.Module, clip_shape: torch.Size) -> Tokens:
+    """The token layout of a Hugging Face VideoMAE, ViViT or TimeSformer model on clips N x 3 x T x H x W."""
+    config = hf_model.config
+    _, _, t, h, w = clip_shape
+    name = type(hf_model).__name__
+    if name == "VideoMAEModel":
+        p = config.patch_size
+        reads = "mean" if config.use_mean_pooling else "first"
+        return Tokens((t // config.tubelet_size, h // p, w // p), cls=False, reads=reads)
+    if name == "VivitModel":
+        kt, kh, kw = config.tubelet_size
+        return Tokens((t // kt, h // kh, w // kw))
+    if config.attention_type == "space_only":
+        raise VideoAttrError(
+            "The rollouts do not support TimeSformer's space_only attention (each frame is its own clip "
+            "there): use a divided_space_time or joint_space_time model, or grad_x_input."
+        )
+    p = config.patch_size
+    return Tokens((t, h // p, w // p), time_last=True)
+
+
+def _hf_hooks(hf_model: nn.Module, mode: _Softmaxes, capture: Capture, stack: ExitStack) -> None:
+    """The self-attention modules of a Hugging Face video model; TimeSformer's divided attention spread
+    over the clip's tokens (temporal: per spatial position over frames; spatial: per frame)."""
+    divided = getattr(hf_model.config, "attention_type", None) == "divided_space_time"
+    for name, module in hf_model.named_modules():
+        if type(module).__name__ not in ("VideoMAESelfAttention", "VivitAttention", "TimesformerSelfAttention"):
+            continue
+        temporal = ".temporal_attention." in f".{name}."
+
+        def done(probs, _args, temporal=temporal):
+            grid = capture.tokens.grid
+            if not divided:
+                capture.attentions.append(Attention(probs))
+            elif temporal:
+                capture.attentions.append(Attention(probs, expand=lambda f: _temporal_matrix(f, grid)))
+            else:
+                capture.attentions.append(Attention(probs, expand=lambda f: _spatial_matrix(f, grid)))
+
+        _record(mode, module, stack, done)
+
+
+def _temporal_matrix(fused: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """TimeSformer's temporal attention (B H'W') x T' x T' -> B x (1 + L) x (1 + L) over tokens (h, w, t);
+    the class token, which it leaves alone, attends to itself."""
+    t, h, w = grid
+    per_position = fused.reshape(-1, h * w, t, t)
+    patches = torch.einsum("bpts,pq->bptqs", per_position, torch.eye(h * w, dtype=fused.dtype, device=fused.device))
+    matrix = F.pad(patches.reshape(len(per_position), h * w * t, h * w * t), (1, 0, 1, 0))
+    matrix[:, 0, 0] = 1
+    return matrix
+
+
+def _spatial_matrix(fused: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """TimeSformer's spatial attention (B T') x (1 + H'W') x (1 + H'W'), the class token copied into every
+    frame and its outputs averaged over frames -> B x (1 + L) x (1 + L) over tokens (h, w, t)."""
+    t, h, w = grid
+    per_frame = fused.reshape(-1, t, 1 + h * w, 1 + h * w)
+    n = len(per_frame)
+    eye = torch.eye(t, dtype=fused.dtype, device=fused.device)
+    patches = torch.einsum("btpq,ts->bptqs", per_frame[:, :, 1:, 1:], eye).reshape(n, h * w * t, h * w * t)
+    to_cls = per_frame[:, :, 1:, 0].transpose(1, 2).reshape(n, h * w * t, 1)
+    from_cls = per_frame[:, :, 0, 1:].transpose(1, 2).reshape(n, 1, h * w * t) / t
+    cls_row = torch.cat([per_frame[:, :, 0, :1].mean(1, keepdim=True), from_cls], 2)
+    return torch.cat([cls_row, torch.cat([to_cls, patches], 2)], 1)
+
+
+@contextmanager
+def _eager(hf_model: nn.Module) -> Iterator[None]:
+    """Eager attention for the call (its softmax is what ``captured_attention`` records), restored after."""
+    before = hf_model.config._attn_implementation
+    if before == "eager" or not hasattr(hf_model, "set_attn_implementation"):
+        yield
+        return
+    hf_model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        hf_model.set_attn_implementation(before)
