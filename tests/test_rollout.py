@@ -14,13 +14,10 @@ from transformers import (
     VivitForVideoClassification,
 )
 
-from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
+from helpers import tiny_mvit, tiny_net, tiny_swin3d
 from videoattr import explain
-from videoattr.data import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods.attention import _pool_transpose, _spatial_matrix, _temporal_matrix, hf_token_layout
-from videoattr.metrics.localisation import energy_in_mask, pointing_game
-from videoattr.models import load_model
 from videoattr.models.synthetic import synthetic_mvit
 
 ROLLOUTS = ("attention_rollout", "grad_rollout")
@@ -157,18 +154,3 @@ def test_models_without_clip_wide_attention_are_refused_in_one_line():
         hf_token_layout(hf("timesformer", attention_type="space_only").model.timesformer, (1, 3, 4, 32, 32))
     with pytest.raises(VideoAttrError, match="Unknown head_fusion 'min'"):
         explain(tiny_mvit().eval().requires_grad_(False), clips, 0, method="grad_rollout", head_fusion="min")
-
-
-def test_rollouts_find_the_disk_on_the_benchmarks_mvit():
-    """The committed synthetic MViT on the 8 benchmark clips: both rollouts point at the red disk far more
-    often than a random map (pointing 0.014, energy 0.005 in docs/benchmark.md)."""
-    cfg = compose_config(["model=synthetic_mvit"])
-    net, spec = load_model(cfg.model)
-    items = list(build_dataset(cfg.dataset, spec, seed=0))
-    clips, masks = torch.stack([i["clip"] for i in items]), torch.stack([i["gt_mask"] for i in items])
-    targets = [i["target"] for i in items]
-    for method in ROLLOUTS:
-        maps = explain(net, clips, targets, method=method)[:, 0]
-        pointing = sum(pointing_game(m, g) for m, g in zip(maps, masks)) / len(masks)
-        energy = sum(energy_in_mask(m, g) for m, g in zip(maps, masks)) / len(masks)
-        assert pointing > 0.5 and energy > 0.02, (method, pointing, energy)

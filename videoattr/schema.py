@@ -28,6 +28,7 @@ from videoattr.choices import (
     GRADCAM_LAYOUTS,
     GRADCAM_UPSAMPLING,
     HEAD_FUSIONS,
+    IG_BASELINES,
     METRIC_GROUPS,
     POLARITIES,
     REMOVAL_PERTURBATIONS,
@@ -151,10 +152,12 @@ def _batch_size(value: int | None) -> None:
 class IntegratedGradConfig(BackpropConfig):
     steps: int = 25
     internal_batch_size: int | None = None
+    baseline: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.steps >= 2, "steps", self.steps, "use an integer >= 2 (the reference: 25)")
+        require(self.baseline in IG_BASELINES, "baseline", self.baseline, f"use one of {', '.join(IG_BASELINES)}")
         _batch_size(self.internal_batch_size)
 
 

@@ -91,6 +91,11 @@ class _Softmaxes(TorchFunctionMode):
         return out
 
 
+def video_transformer(model: nn.Module) -> bool:
+    """Whether ``model`` holds a torchvision MViT or Swin3D or a Hugging Face VideoMAE, ViViT or TimeSformer."""
+    return any(isinstance(m, MViT | SwinTransformer3d) or type(m).__name__ in HF_MODELS for m in model.modules())
+
+
 def refuse_unsupported(model: nn.Module, method: str) -> None:
     """The one-line error for a model without an attention the rollouts can read."""
     for module in model.modules():
