@@ -84,6 +84,9 @@ def test_missing_public_weights_offline_name_the_file_folder_and_fix(hub):
     assert "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth" in message
     assert "videoattr-fetch-weights" in message
     assert "\n" not in message and message.count(". ") == 0
+    # The I3D file's name in the cache is not its URL's (model_rgb.pth): the message says what to save it as.
+    with pytest.raises(VideoAttrError, match=r"model_rgb\.pth and save it as .*kinetics400_rgb_i3d\.pth or run"):
+        load_model(model_cfg("i3d"))
 
 
 def test_failed_download_is_a_one_sentence_error(hub, monkeypatch):

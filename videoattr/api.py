@@ -10,6 +10,7 @@ from torch import nn
 
 from videoattr.errors import VideoAttrError, one_line
 from videoattr.methods import Explanation, get_method
+from videoattr.models.hf import as_video_classifier
 
 
 def model_dtype(model: nn.Module) -> torch.dtype | None:
@@ -126,6 +127,9 @@ def explain(
 ) -> torch.Tensor | Explanation:
     """Explain ``model``'s scores for ``targets`` on ``clips``.
 
+    model: an ``nn.Module`` returning N x classes logits, or a Hugging Face video classifier as it is
+        (a ``PreTrainedModel``, or a module whose output carries ``.logits``): videoattr.models.hf adapts it.
+
     clips: N x 3 x T x H x W float, already normalised for the model, N >= 1, no NaN or inf; float64,
         float16 or bfloat16 clips are converted to the model's dtype.
     targets: an int or N class indices, each in 0 .. classes - 1.
@@ -148,6 +152,7 @@ def explain(
         raise VideoAttrError(
             f"Method '{method}' has no option {', '.join(unknown)}: its options are {', '.join(valid)}."
         )
+    model = as_video_classifier(model)
     clips = check_clips(model, clips)
     was_training = model.training
     model.eval()

@@ -287,6 +287,7 @@ def sanity_check(
     model is not modified.
     """
     from videoattr.api import check_clips
+    from videoattr.models.hf import as_video_classifier
 
     if not 0 < threshold <= 1:
         raise VideoAttrError(f"threshold must be in (0, 1], got {threshold}: use e.g. 0.7.")
@@ -294,6 +295,7 @@ def sanity_check(
         raise VideoAttrError(f"top_area must be a fraction in (0, 1), got {top_area}: use e.g. 0.05.")
     if steps is not None and (int(steps) != steps or steps < 1):
         raise VideoAttrError(f"steps must be an integer >= 1 or None, got {steps}: use e.g. steps=4.")
+    model = as_video_classifier(model)
     clips = check_clips(model, clips)
     layers = cascade_layers(model, clips[:1])
     points = evaluation_points(len(layers), steps)

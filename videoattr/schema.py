@@ -67,17 +67,22 @@ class ModelConfig:
     classes: str | None = None
 
     def __post_init__(self):
-        require(integer(self.num_frames, 1), "num_frames", self.num_frames, "use an integer >= 1")
+        # None: the network tells it (HFModelConfig).
+        if self.num_frames is not None:
+            require(integer(self.num_frames, 1), "num_frames", self.num_frames, "use an integer >= 1")
         for key in ("resize", "crop"):
             size = getattr(self, key)
-            require(len(size) == 2 and all(s >= 1 for s in size), key, size, "use [height,width] in pixels >= 1")
-        require(len(self.mean) == 3, "mean", self.mean, "use 3 numbers, one per channel (R, G, B)")
-        require(
-            len(self.std) == 3 and all(real(s) and s > 0 for s in self.std),
-            "std",
-            self.std,
-            "use 3 numbers > 0, one per channel (R, G, B)",
-        )
+            if size is not None:
+                require(len(size) == 2 and all(s >= 1 for s in size), key, size, "use [height,width] in pixels >= 1")
+        if self.mean is not None:
+            require(len(self.mean) == 3, "mean", self.mean, "use 3 numbers, one per channel (R, G, B)")
+        if self.std is not None:
+            require(
+                len(self.std) == 3 and all(real(s) and s > 0 for s in self.std),
+                "std",
+                self.std,
+                "use 3 numbers > 0, one per channel (R, G, B)",
+            )
 
 
 @dataclass
@@ -85,6 +90,18 @@ class CustomModelConfig(ModelConfig):
     """``conf/model/custom.yaml``: any ``nn.Module`` class, named by ``target``."""
 
     target: str = MISSING
+
+
+@dataclass
+class HFModelConfig(ModelConfig):
+    """``conf/model/hf.yaml``: a Hugging Face video classifier by hub id or folder (``name``); the null keys
+    come from its config and processor (videoattr.models.hf.spec_defaults)."""
+
+    num_frames: int | None = None
+    resize: list[int] | None = None
+    crop: list[int] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
 
 
 @dataclass
@@ -429,7 +446,7 @@ class RunConfig:
 
 
 SCHEMAS = {
-    "schema/model": {"base": ModelConfig, "custom": CustomModelConfig},
+    "schema/model": {"base": ModelConfig, "custom": CustomModelConfig, "hf": HFModelConfig},
     "schema/dataset": {"base": DatasetConfig},
     "schema/method": {
         "perturbation": PerturbationConfig,

@@ -38,6 +38,7 @@ from videoattr.choices import CHANNEL_WEIGHTS, GRADCAM_LAYOUTS, GRADCAM_UPSAMPLI
 from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
 from videoattr.methods.cost import cost
+from videoattr.models.hf import TokenLayout, adapted_name, find_hf_model, token_layout
 
 # Layouts whose maps are upsampled trilinearly under upsample="auto" (the CNN layouts keep the reference's way).
 TRANSFORMER_LAYOUTS = ("channels_last", "tokens", "cls_tokens")
@@ -85,7 +86,7 @@ def grad_cam(
     _check_choice("upsample", upsample, GRADCAM_UPSAMPLING)
     grid = _check_grid(token_grid)
     n, _, t, h, w = inputs.shape
-    name = layer or default_layer(model)
+    name = adapted_name(model, layer) if layer else default_layer(model)
     if not name:
         raise VideoAttrError(f"Grad-CAM needs a layer: set layer to one of {_candidates(model, inputs)}.")
     module = _find_layer(model, inputs, name)
@@ -94,12 +95,19 @@ def grad_cam(
         raise VideoAttrError(
             f"Layer '{name}' does not output a tensor: set layer to one of {_candidates(model, inputs)}."
         )
-    grid = grid or found_grid
-    if layout == "auto":
-        layout = _auto_layout(model, name, activation, grid, inputs)
-    if layout == "cls_tokens" and gradient.dim() == 3:
-        _check_patch_gradient(name, gradient)
-    activation, gradient = (_channels_first(x, layout, name, grid, n, t) for x in (activation, gradient))
+    tokens = _hf_tokens(model, activation, inputs) if layout == "auto" and grid is None else None
+    if tokens is not None:
+        if tokens.special_tokens:
+            _check_patch_gradient(name, gradient)
+        activation, gradient = (tokens.to_grid(x, n) for x in (activation, gradient))
+        layout = "tokens"
+    else:
+        grid = grid or found_grid
+        if layout == "auto":
+            layout = _auto_layout(model, name, activation, grid, inputs)
+        if layout == "cls_tokens" and gradient.dim() == 3:
+            _check_patch_gradient(name, gradient)
+        activation, gradient = (_channels_first(x, layout, name, grid, n, t) for x in (activation, gradient))
     cam = _combine(activation, gradient, channel_weights)
     if upsample == "auto":
         upsample = "trilinear" if layout in TRANSFORMER_LAYOUTS else "reference"
@@ -108,10 +116,17 @@ def grad_cam(
 
 
 def default_layer(model: nn.Module) -> str | None:
-    """The Grad-CAM layer of the first torchvision ``MViT`` or ``SwinTransformer3d`` in ``model``: the last
-    block's ``norm1`` (of the last stage, for Swin3D), as a dotted name from ``model``; None if it has neither."""
+    """The Grad-CAM layer of the first torchvision ``MViT`` or ``SwinTransformer3d`` or Hugging Face video
+    transformer in ``model``: the last block's ``norm1`` (of the last stage, for Swin3D), the layer of
+    ``videoattr.models.hf.token_layout`` for an HF model, as a dotted name from ``model``; None if it has none."""
+    hf_model = find_hf_model(model)
     for name, module in model.named_modules():
         prefix = f"{name}." if name else ""
+        if module is hf_model:
+            try:
+                return prefix + token_layout(hf_model).layer
+            except VideoAttrError:
+                return None
         if isinstance(module, MViT):
             return f"{prefix}blocks.{len(module.blocks) - 1}.norm1"
         if isinstance(module, SwinTransformer3d):
@@ -251,6 +266,18 @@ def _inside(model: nn.Module, name: str, kind: type) -> bool:
     """Whether the module named ``name`` is, or lies inside, a module of class ``kind``."""
     parts = name.split(".")
     return any(isinstance(model.get_submodule(".".join(parts[:i])), kind) for i in range(len(parts) + 1))
+
+
+def _hf_tokens(model: nn.Module, activation: torch.Tensor, inputs: torch.Tensor) -> TokenLayout | None:
+    """The token layout of the HF video transformer in ``model`` when ``activation`` is in it, else None."""
+    hf_model = find_hf_model(model)
+    if hf_model is None:
+        return None
+    try:
+        tokens = token_layout(hf_model, inputs.shape)
+    except VideoAttrError:
+        return None
+    return tokens if tokens.matches(activation, inputs.shape[0]) else None
 
 
 def _auto_layout(

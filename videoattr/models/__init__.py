@@ -21,14 +21,24 @@ def load_model(cfg: DictConfig) -> tuple[nn.Module, ModelSpec]:
             raise err.__cause__ from None
         raise
     net.eval().requires_grad_(False)
+    # A net that knows its preprocessing (videoattr.models.hf) fills the keys its config leaves null.
+    defaults = net.spec_defaults() if hasattr(net, "spec_defaults") else {}
+
+    def value(key: str):
+        found = cfg.get(key)
+        found = defaults.get(key) if found is None else found
+        if found is None:
+            raise VideoAttrError(f"model.{key} is not set and model {cfg.name} does not tell it: set model.{key}.")
+        return found
+
     spec = ModelSpec(
         name=cfg.name,
-        num_frames=int(cfg.num_frames),
-        resize=tuple(cfg.resize),
-        crop=tuple(cfg.crop),
-        mean=tuple(cfg.mean),
-        std=tuple(cfg.std),
+        num_frames=int(value("num_frames")),
+        resize=tuple(value("resize")),
+        crop=tuple(value("crop")),
+        mean=tuple(value("mean")),
+        std=tuple(value("std")),
         gradcam_layer=cfg.get("gradcam_layer"),
-        class_names=load_class_list(cfg.classes) if cfg.get("classes") else None,
+        class_names=load_class_list(cfg.classes) if cfg.get("classes") else defaults.get("class_names"),
     )
     return net, spec

@@ -126,7 +126,7 @@ def fetch(weights: PublicWeights) -> Path:
     path = weights.path
     if path.is_file():
         return path
-    hint = f"download {weights.url} into that folder or run `videoattr-fetch-weights {weights.name}`"
+    hint = f"download {weights.url} and save it as {path} or run `videoattr-fetch-weights {weights.name}`"
     if os.environ.get(OFFLINE_ENV) == "1":
         raise VideoAttrError(
             f"Weights file {weights.file_name} is not in {path.parent} and {OFFLINE_ENV}=1 forbids "
