@@ -4,50 +4,28 @@ Hugging Face VideoMAE, ViViT and TimeSformer models built offline from configs."
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import nn
-from transformers import (
-    TimesformerConfig,
-    TimesformerForVideoClassification,
-    VideoMAEConfig,
-    VideoMAEForVideoClassification,
-    VivitConfig,
-    VivitForVideoClassification,
-)
 
 from helpers import tiny_mvit, tiny_net, tiny_swin3d
+from helpers.hf import tiny_config, tiny_hf
 from videoattr import explain
 from videoattr.errors import VideoAttrError
-from videoattr.methods.attention import _pool_transpose, _spatial_matrix, _temporal_matrix, hf_token_layout
+from videoattr.methods.attention import _pool_transpose, _spatial_matrix, _temporal_matrix, hf_tokens
 from videoattr.models.synthetic import synthetic_mvit
 
 ROLLOUTS = ("attention_rollout", "grad_rollout")
+LABELS = ["a", "b", "c"]
 
 
-class Clips(nn.Module):
-    """A Hugging Face video classifier behind the toolkit's call shape: N x 3 x T x H x W -> logits."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=clips.transpose(1, 2)).logits
-
-
-def hf(kind: str, **extra) -> nn.Module:
-    """A seeded two-layer Hugging Face video classifier (3 classes, 4 frames of 32 x 32), wrapped and frozen."""
+def hf(arch: str, **changes) -> transformers.PreTrainedModel:
+    """A tiny seeded Hugging Face ``arch`` classifier of 3 classes (4 frames of 32 x 32, 2 layers, 2 heads),
+    its config changed by ``changes``; raw, as a user passes it to explain."""
+    config = tiny_config(arch, LABELS)
+    for key, value in changes.items():
+        setattr(config, key, value)
     torch.manual_seed(0)
-    common = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, num_labels=3)
-    if kind == "videomae":
-        config = VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, **common, **extra)
-        model = VideoMAEForVideoClassification(config)
-    elif kind == "vivit":
-        config = VivitConfig(**dict(image_size=32, num_frames=4, tubelet_size=[2, 8, 8]) | extra, **common)
-        model = VivitForVideoClassification(config)
-    else:
-        config = TimesformerConfig(image_size=32, patch_size=8, num_frames=4, **common, **extra)
-        model = TimesformerForVideoClassification(config)
-    return Clips(model).eval().requires_grad_(False)
+    return transformers.AutoModelForVideoClassification.from_config(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +73,8 @@ def test_pool_transpose_is_the_transpose_of_averaging_over_the_window():
 def test_grad_rollout_equals_chefers_rule_on_a_plain_vit():
     """ViViT on tubelets of one pixel (no upsampling): the map is the class token's row of R, where R = I and
     R += mean over heads of ReLU(dA x A) . R per layer, with A from transformers' own output_attentions."""
-    net = hf("vivit", tubelet_size=[1, 1, 1], image_size=4)
+    vivit = hf("vivit", tubelet_size=[1, 1, 1], image_size=4)
     clips = torch.randn(1, 3, 4, 4, 4, generator=torch.Generator().manual_seed(2))
-    vivit = net.model
     vivit.set_attn_implementation("eager")
     out = vivit(pixel_values=clips.transpose(1, 2).requires_grad_(True), output_attentions=True)
     grads = torch.autograd.grad(out.logits[0, 1], out.attentions)
@@ -107,7 +84,7 @@ def test_grad_rollout_equals_chefers_rule_on_a_plain_vit():
     row = relevance[0, 1:].view(4, 4, 4)
     expected = (row - row.min()) / (row.max() - row.min())
     vivit.set_attn_implementation("sdpa")
-    maps = explain(net, clips, 1, method="grad_rollout")
+    maps = explain(vivit, clips, 1, method="grad_rollout")
     assert torch.allclose(maps[0, 0], expected, atol=1e-5)
     assert vivit.config._attn_implementation == "sdpa", "the model's own attention is restored"
 
@@ -120,9 +97,9 @@ def test_grad_rollout_equals_chefers_rule_on_a_plain_vit():
 def test_rollouts_on_hugging_face_video_transformers(kind, extra, method):
     net = hf(kind, **extra)
     clips = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(3))
-    before = net.model.config._attn_implementation
+    before = net.config._attn_implementation
     maps = {fusion: explain(net, clips, [0, 2], method=method, head_fusion=fusion) for fusion in ("mean", "max")}
-    assert net.model.config._attn_implementation == before
+    assert net.config._attn_implementation == before
     for found in maps.values():
         assert found.shape == (2, 1, 4, 32, 32) and torch.isfinite(found).all() and found.amax() == 1
     assert not torch.allclose(maps["mean"], maps["max"])
@@ -151,6 +128,8 @@ def test_models_without_clip_wide_attention_are_refused_in_one_line():
     with pytest.raises(VideoAttrError, match="attention_rollout does not support Swin3D: its shifted windows"):
         explain(tiny_swin3d().eval().requires_grad_(False), clips, 0, method="attention_rollout")
     with pytest.raises(VideoAttrError, match="TimeSformer's space_only"):
-        hf_token_layout(hf("timesformer", attention_type="space_only").model.timesformer, (1, 3, 4, 32, 32))
+        hf_tokens(hf("timesformer", attention_type="space_only"), (1, 3, 4, 32, 32))
+    with pytest.raises(VideoAttrError, match="grad_rollout does not know the attention of VJEPA2.*use grad_cam"):
+        explain(tiny_hf("vjepa2", LABELS), torch.randn(1, 3, 4, 32, 32), 0, method="grad_rollout")
     with pytest.raises(VideoAttrError, match="Unknown head_fusion 'min'"):
         explain(tiny_mvit().eval().requires_grad_(False), clips, 0, method="grad_rollout", head_fusion="min")

@@ -29,9 +29,11 @@ from torchvision.models.video.mvit import MultiscaleBlock, MViT
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from videoattr.errors import VideoAttrError
+from videoattr.models.hf import SPACE_MAJOR, eager_attention, find_hf_model, token_layout
 
 SOFTMAX = (torch.Tensor.softmax, torch.softmax, F.softmax)
-HF_MODELS = ("VideoMAEModel", "VivitModel", "TimesformerModel")
+HF_TYPES = ("videomae", "vivit", "timesformer")  # transformers' model_type
+HF_ATTENTION = ("VideoMAESelfAttention", "VivitAttention", "TimesformerSelfAttention")
 
 
 def _same(x: torch.Tensor) -> torch.Tensor:
@@ -92,20 +94,27 @@ class _Softmaxes(TorchFunctionMode):
 
 
 def video_transformer(model: nn.Module) -> bool:
-    """Whether ``model`` holds a torchvision MViT or Swin3D or a Hugging Face VideoMAE, ViViT or TimeSformer."""
-    return any(isinstance(m, MViT | SwinTransformer3d) or type(m).__name__ in HF_MODELS for m in model.modules())
+    """Whether ``model`` holds a torchvision MViT or Swin3D, or a Hugging Face model."""
+    return find_hf_model(model) is not None or any(isinstance(m, MViT | SwinTransformer3d) for m in model.modules())
 
 
-def refuse_unsupported(model: nn.Module, method: str) -> None:
-    """The one-line error for a model without an attention the rollouts can read."""
-    for module in model.modules():
-        if isinstance(module, MViT) or type(module).__name__ in HF_MODELS:
-            return
-        if isinstance(module, SwinTransformer3d):
-            raise VideoAttrError(
-                f"{method} does not support Swin3D: its shifted windows attend within local windows that move "
-                "between blocks, so no clip-wide attention can be rolled out; use grad_cam (layer found by class)."
-            )
+def attention_model(model: nn.Module, method: str) -> nn.Module:
+    """The first torchvision ``MViT`` in ``model``, else its Hugging Face VideoMAE, ViViT or TimeSformer;
+    for any other model the one-line error naming what suits it (``method`` names the caller)."""
+    mvit = next((m for m in model.modules() if isinstance(m, MViT)), None)
+    hf_model = find_hf_model(model)
+    if mvit is not None or hf_model is not None and hf_model.config.model_type in HF_TYPES:
+        return mvit or hf_model
+    if hf_model is not None:
+        raise VideoAttrError(
+            f"{method} does not know the attention of {type(hf_model).__name__} (it reads VideoMAE, ViViT and "
+            "TimeSformer): use grad_cam, which finds its layer, or grad_x_input."
+        )
+    if any(isinstance(m, SwinTransformer3d) for m in model.modules()):
+        raise VideoAttrError(
+            f"{method} does not support Swin3D: its shifted windows attend within local windows that move "
+            "between blocks, so no clip-wide attention can be rolled out; use grad_cam (layer found by class)."
+        )
     raise VideoAttrError(
         f"{method} needs a video transformer's attention (torchvision MViT, Hugging Face VideoMAE, ViViT or "
         f"TimeSformer) and {type(model).__name__} has none: use grad_cam, grad_x_input or occlusion for it."
@@ -114,22 +123,19 @@ def refuse_unsupported(model: nn.Module, method: str) -> None:
 
 @contextmanager
 def captured_attention(model: nn.Module, clip_shape: torch.Size, method: str) -> Iterator[Capture]:
-    """Record the attentions of the forward pass run inside the block (of the first MViT or Hugging Face
-    video model found in ``model``); ``clip_shape`` is N x 3 x T x H x W; ``method`` names the caller in
-    the error for a model without such attention."""
-    refuse_unsupported(model, method)
+    """Record the attentions of the forward pass run inside the block (of ``attention_model(model)``);
+    ``clip_shape`` is N x 3 x T x H x W."""
+    found = attention_model(model, method)
     capture = Capture()
     mode = _Softmaxes()
     with ExitStack() as stack:
-        for module in model.modules():
-            if isinstance(module, MViT):
-                capture.tokens = _mvit_hooks(module, mode, capture, stack)
-                break
-            if type(module).__name__ in HF_MODELS:
-                capture.tokens = hf_token_layout(module, clip_shape)
-                _hf_hooks(module, mode, capture, stack)
-                stack.enter_context(_eager(module))
-                break
+        if isinstance(found, MViT):
+            capture.tokens = _mvit_hooks(found, mode, capture, stack)
+        else:
+            capture.tokens = hf_tokens(found, clip_shape)
+            _hf_hooks(found, mode, capture, stack)
+            if found.config.model_type != "timesformer":  # TimeSformer computes its attention inline
+                stack.enter_context(eager_attention(found))
         stack.enter_context(mode)
         yield capture
 
@@ -197,25 +203,17 @@ def _pool_transpose(pool: nn.Module | None, grid: tuple[int, int, int]) -> Calla
     return transpose
 
 
-def hf_token_layout(hf_model: nn.Module, clip_shape: torch.Size) -> Tokens:
-    """The token layout of a Hugging Face VideoMAE, ViViT or TimeSformer model on clips N x 3 x T x H x W."""
-    config = hf_model.config
-    _, _, t, h, w = clip_shape
-    name = type(hf_model).__name__
-    if name == "VideoMAEModel":
-        p = config.patch_size
-        reads = "mean" if config.use_mean_pooling else "first"
-        return Tokens((t // config.tubelet_size, h // p, w // p), cls=False, reads=reads)
-    if name == "VivitModel":
-        kt, kh, kw = config.tubelet_size
-        return Tokens((t // kt, h // kh, w // kw))
-    if config.attention_type == "space_only":
+def hf_tokens(hf_model: nn.Module, clip_shape: torch.Size) -> Tokens:
+    """The tokens of a Hugging Face VideoMAE, ViViT or TimeSformer on clips N x 3 x T x H x W
+    (``videoattr.models.hf.token_layout``) and what its head reads (VideoMAE's mean pooling)."""
+    if getattr(hf_model.config, "attention_type", None) == "space_only":
         raise VideoAttrError(
             "The rollouts do not support TimeSformer's space_only attention (each frame is its own clip "
             "there): use a divided_space_time or joint_space_time model, or grad_x_input."
         )
-    p = config.patch_size
-    return Tokens((t, h // p, w // p), time_last=True)
+    layout = token_layout(hf_model, clip_shape)
+    reads = "mean" if getattr(hf_model.config, "use_mean_pooling", False) else "first"
+    return Tokens(layout.grid, cls=layout.special_tokens == 1, time_last=layout.order == SPACE_MAJOR, reads=reads)
 
 
 def _hf_hooks(hf_model: nn.Module, mode: _Softmaxes, capture: Capture, stack: ExitStack) -> None:
@@ -223,7 +221,7 @@ def _hf_hooks(hf_model: nn.Module, mode: _Softmaxes, capture: Capture, stack: Ex
     over the clip's tokens (temporal: per spatial position over frames; spatial: per frame)."""
     divided = getattr(hf_model.config, "attention_type", None) == "divided_space_time"
     for name, module in hf_model.named_modules():
-        if type(module).__name__ not in ("VideoMAESelfAttention", "VivitAttention", "TimesformerSelfAttention"):
+        if type(module).__name__ not in HF_ATTENTION:
             continue
         temporal = ".temporal_attention." in f".{name}."
 
@@ -262,17 +260,3 @@ def _spatial_matrix(fused: torch.Tensor, grid: tuple[int, int, int]) -> torch.Te
     from_cls = per_frame[:, :, 0, 1:].transpose(1, 2).reshape(n, 1, h * w * t) / t
     cls_row = torch.cat([per_frame[:, :, 0, :1].mean(1, keepdim=True), from_cls], 2)
     return torch.cat([cls_row, torch.cat([to_cls, patches], 2)], 1)
-
-
-@contextmanager
-def _eager(hf_model: nn.Module) -> Iterator[None]:
-    """Eager attention for the call (its softmax is what ``captured_attention`` records), restored after."""
-    before = hf_model.config._attn_implementation
-    if before == "eager" or not hasattr(hf_model, "set_attn_implementation"):
-        yield
-        return
-    hf_model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        hf_model.set_attn_implementation(before)
