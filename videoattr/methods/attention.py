@@ -40,20 +40,25 @@ def _same(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _as_is(fused: torch.Tensor, _identity: bool) -> torch.Tensor:
+    return fused
+
+
 @dataclass
 class Attention:
     """One attention of the forward pass.
 
     probs: B' x heads x Q x K softmax probabilities, in the autograd graph (B' = B clips, or B x frames /
         B x positions for TimeSformer's divided attention).
-    expand: B' x Q x K (heads fused) -> B x L_out x L_k, the step's token matrix over whole clips.
+    expand: (B' x Q x K with heads fused, identity) -> B x L_out x L_k, the step's token matrix over whole
+        clips (``identity``: whether the rollout adds the residual itself).
     keys: B x L_k -> B x L_in, a row vector over the keys taken back to the tokens the block reads (the
         transpose of MViT's key pooling; the identity elsewhere).
     skip: B x L_out -> B x L_in, the same through the residual path (MViT's pooled skip connection).
     """
 
     probs: torch.Tensor
-    expand: Callable[[torch.Tensor], torch.Tensor] = _same
+    expand: Callable[[torch.Tensor, bool], torch.Tensor] = _as_is
     keys: Callable[[torch.Tensor], torch.Tensor] = _same
     skip: Callable[[torch.Tensor], torch.Tensor] = _same
 
@@ -230,21 +235,22 @@ def _hf_hooks(hf_model: nn.Module, mode: _Softmaxes, capture: Capture, stack: Ex
             if not divided:
                 capture.attentions.append(Attention(probs))
             elif temporal:
-                capture.attentions.append(Attention(probs, expand=lambda f: _temporal_matrix(f, grid)))
+                capture.attentions.append(Attention(probs, expand=lambda f, i: _temporal_matrix(f, grid, i)))
             else:
-                capture.attentions.append(Attention(probs, expand=lambda f: _spatial_matrix(f, grid)))
+                capture.attentions.append(Attention(probs, expand=lambda f, _: _spatial_matrix(f, grid)))
 
         _record(mode, module, stack, done)
 
 
-def _temporal_matrix(fused: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """TimeSformer's temporal attention (B H'W') x T' x T' -> B x (1 + L) x (1 + L) over tokens (h, w, t);
-    the class token, which it leaves alone, attends to itself."""
+def _temporal_matrix(fused: torch.Tensor, grid: tuple[int, int, int], identity: bool) -> torch.Tensor:
+    """TimeSformer's temporal attention (B H'W') x T' x T' -> B x (1 + L) x (1 + L) over tokens (h, w, t).
+    It leaves the class token alone: without ``identity`` the class token attends to itself, with it (the
+    residual carries the class token) its row is 0."""
     t, h, w = grid
     per_position = fused.reshape(-1, h * w, t, t)
     patches = torch.einsum("bpts,pq->bptqs", per_position, torch.eye(h * w, dtype=fused.dtype, device=fused.device))
     matrix = F.pad(patches.reshape(len(per_position), h * w * t, h * w * t), (1, 0, 1, 0))
-    matrix[:, 0, 0] = 1
+    matrix[:, 0, 0] = float(not identity)
     return matrix
 
 

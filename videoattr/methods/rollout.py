@@ -95,7 +95,7 @@ def _rollout(
     back to the block's input tokens by ``Attention.keys`` and ``Attention.skip``."""
     v = None
     for attention, matrix in zip(reversed(attentions), reversed(fused), strict=True):
-        matrix = attention.expand(matrix)
+        matrix = attention.expand(matrix, identity)
         if v is None:
             v = _head_row(matrix.shape[0], matrix.shape[1], tokens, matrix)
         weights = v / (matrix.sum(-1) + float(identity)).clamp(min=1e-12) if normalise else v
