@@ -6,14 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
+from omegaconf import OmegaConf
 from torch import nn
 
-from helpers import tiny_mvit, tiny_net, tiny_swin3d
+from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
 from helpers.hf import PATCH, TUBELET, evidence_clips, tiny_config, tiny_hf, trained_hf
 from videoattr import explain
 from videoattr.errors import VideoAttrError
 from videoattr.methods.attention import _pool_transpose, _spatial_matrix, _temporal_matrix, hf_tokens
 from videoattr.models.synthetic import synthetic_mvit
+from videoattr.schema import validate
 
 ROLLOUTS = ("attention_rollout", "grad_rollout")
 LABELS = ["a", "b", "c"]
@@ -151,3 +153,16 @@ def test_rollouts_peak_in_the_evidence_tubelet_of_a_trained_videomae():
         cells = [(t // TUBELET["videomae"], h // PATCH, w // PATCH) for t, h, w in peaks]
         hits = sum(cell == tuple(tubelet) for cell, tubelet in zip(cells, tubelets.tolist(), strict=True))
         assert hits >= 12, (method, hits)
+
+
+@pytest.mark.parametrize("method", ROLLOUTS)
+def test_method_config_runs_with_its_function_and_checks_head_fusion(method):
+    cfg = compose_config([f"method={method}"])
+    validate(cfg)
+    options = OmegaConf.to_container(cfg.method, resolve=True)
+    assert options.pop("name") == method and options == {"head_fusion": "mean", "identity": True}
+    net = tiny_mvit().eval().requires_grad_(False)
+    maps = explain(net, torch.randn(1, 3, 8, 32, 32), 0, method=method, **options)
+    assert maps.shape == (1, 1, 8, 32, 32)
+    with pytest.raises(VideoAttrError, match=r"Invalid method.head_fusion=min.*use one of mean, max"):
+        validate(compose_config([f"method={method}", "method.head_fusion=min"]))
