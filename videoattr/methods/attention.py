@@ -197,8 +197,9 @@ def _pool_transpose(pool: nn.Module | None, grid: tuple[int, int, int]) -> Calla
     window = torch.ones(1, 1, *kernel)
 
     def average(x: torch.Tensor) -> torch.Tensor:  # over the window's cells inside the grid
-        covered = F.conv3d(torch.ones_like(x), window, stride=stride, padding=padding)
-        return F.conv3d(x, window, stride=stride, padding=padding) / covered
+        ones = window.to(x)
+        covered = F.conv3d(torch.ones_like(x), ones, stride=stride, padding=padding)
+        return F.conv3d(x, ones, stride=stride, padding=padding) / covered
 
     def transpose(v: torch.Tensor) -> torch.Tensor:
         pooled, back = torch.func.vjp(average, v.new_zeros(len(v), 1, *grid))

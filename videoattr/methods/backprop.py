@@ -54,8 +54,8 @@ def integrated_gradients(
 
     baseline: 'black' (-mean / std per channel after normalisation, the reference's); 'zero' (0 after
     normalisation: the normalisation's mean colour, which is also what the zero padding of a convolutional
-    patch embedding shows the model); 'auto': 'zero' for a video transformer (torchvision MViT or Swin3D,
-    Hugging Face VideoMAE, ViViT or TimeSformer inside ``model``), else 'black'. From black, an MViT's
+    patch embedding shows the model); 'auto': 'zero' for a video transformer (a torchvision MViT or Swin3D,
+    or a Hugging Face model, inside ``model``), else 'black'. From black, an MViT's
     gradients along the path sit on the tokens whose window reaches the patch embedding's padding (the
     first frame, row and column of tokens), and so do the maxima of the map (docs/benchmark.md).
     The path integral is the left Riemann sum over alpha = 0, 1/steps, ..., (steps - 1)/steps (Captum's
