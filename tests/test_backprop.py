@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import tiny_net
+from helpers import tiny_mvit, tiny_net
+from videoattr.choices import IG_BASELINES
 from videoattr.errors import VideoAttrError
 from videoattr.methods.backprop import (
     KINETICS_MEAN,
@@ -59,8 +60,8 @@ def test_gradients_x_input_match_autograd(net, clips, polarity):
     np.testing.assert_allclose(maps.numpy(), expected, rtol=1e-5, atol=1e-8)
 
 
-def left_riemann_ig(net, x, target, mean, std, steps):
-    baseline = (-torch.tensor(mean) / torch.tensor(std)).view(1, 3, 1, 1, 1).expand_as(x)
+def left_riemann_ig(net, x, target, mean, std, steps, black=True):
+    baseline = (-torch.tensor(mean) / torch.tensor(std)).view(1, 3, 1, 1, 1).expand_as(x) * black
     total = torch.zeros_like(x)
     for k in range(steps):
         total += input_gradient(net, baseline + (k / steps) * (x - baseline), target)
@@ -86,6 +87,20 @@ def test_integrated_gradients_options(net, clips):
         integrated_gradients(net, clips, TARGET, steps=1)
     with pytest.raises(VideoAttrError, match="mean and std"):
         integrated_gradients(net, clips, TARGET, mean=(0.5,), std=(0.2,))
+
+
+def test_integrated_gradients_baseline_is_black_for_a_cnn_and_zero_for_a_transformer(net, clips):
+    """'auto' keeps the reference's black clip on the CNN (above) and starts a video transformer at 0, the
+    normalisation's mean colour."""
+    zero = integrated_gradients(net, clips, TARGET, polarity="both", steps=4, baseline="zero").maps
+    expected = reduce(left_riemann_ig(net, clips, TARGET, KINETICS_MEAN, KINETICS_STD, 4, black=False), "both")
+    np.testing.assert_allclose(zero.numpy(), expected, rtol=1e-4, atol=1e-7)
+    mvit = tiny_mvit(num_classes=4).eval().requires_grad_(False)
+    x = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(2))
+    auto, black, zero = (integrated_gradients(mvit, x, TARGET[1:], steps=4, baseline=b).maps for b in IG_BASELINES)
+    assert torch.equal(auto, zero) and not torch.allclose(auto, black)
+    with pytest.raises(VideoAttrError, match="Unknown baseline 'grey': set baseline to one of auto, black, zero"):
+        integrated_gradients(net, clips, TARGET, baseline="grey")
 
 
 def test_smooth_gradients_without_noise_are_gradients(net, clips):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from helpers import tiny_net
 from videoattr import explain
 from videoattr.errors import VideoAttrError
-from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, method_names
+from videoattr.methods import PAPER_METHODS, PERTURBATION_METHODS, TRANSFORMER_METHODS, method_names
 
 CLASSES = 5
 # Perturbation fits small enough for 4-pixel frames and a few iterations (see test_perturbation_fit.SMALL).
@@ -192,7 +192,8 @@ def check(method: str, case: Case) -> None:
     assert (maps >= 0).all(), f"{method} {case}: negative maps"
 
 
-QUICK = [m for m in method_names() if m not in PERTURBATION_METHODS]
+# The rollouts refuse the CNN of these cases in one line (tests/test_rollout.py).
+QUICK = [m for m in method_names() if m not in PERTURBATION_METHODS + TRANSFORMER_METHODS]
 
 
 @pytest.mark.parametrize("method", QUICK)

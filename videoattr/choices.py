@@ -11,6 +11,10 @@ CURVE_BASELINES = ("blur", "zero")
 CHANNEL_WEIGHTS = ("per_time", "global", "elementwise")
 GRADCAM_LAYOUTS = ("auto", "channels_first", "channels_last", "frames", "tokens", "cls_tokens")
 GRADCAM_UPSAMPLING = ("auto", "reference", "trilinear")
+# Integrated gradients' baseline clip (videoattr.methods.backprop.integrated_gradients).
+IG_BASELINES = ("auto", "black", "zero")
+# Attention rollouts (videoattr.methods.rollout): how the heads of a block are fused.
+HEAD_FUSIONS = ("mean", "max")
 # Removal methods (videoattr.methods.removal): what a removed region becomes, and the score they explain.
 REMOVAL_PERTURBATIONS = ("blur", "fade", "mean")
 REMOVAL_SCORES = ("probability", "logit")

@@ -27,6 +27,8 @@ from videoattr.choices import (
     CURVE_BASELINES,
     GRADCAM_LAYOUTS,
     GRADCAM_UPSAMPLING,
+    HEAD_FUSIONS,
+    IG_BASELINES,
     METRIC_GROUPS,
     POLARITIES,
     REMOVAL_PERTURBATIONS,
@@ -167,10 +169,12 @@ def _batch_size(value: int | None) -> None:
 class IntegratedGradConfig(BackpropConfig):
     steps: int = 25
     internal_batch_size: int | None = None
+    baseline: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
         require(self.steps >= 2, "steps", self.steps, "use an integer >= 2 (the reference: 25)")
+        require(self.baseline in IG_BASELINES, "baseline", self.baseline, f"use one of {', '.join(IG_BASELINES)}")
         _batch_size(self.internal_batch_size)
 
 
@@ -209,6 +213,19 @@ class GradCamConfig(MethodConfig):
             "token_grid",
             self.token_grid,
             "use [T',H',W'] (tokens per axis, each >= 1), or null",
+        )
+
+
+@dataclass
+class RolloutConfig(MethodConfig):
+    """attention_rollout and grad_rollout."""
+
+    head_fusion: str = "mean"
+    identity: bool = True
+
+    def __post_init__(self):
+        require(
+            self.head_fusion in HEAD_FUSIONS, "head_fusion", self.head_fusion, f"use one of {', '.join(HEAD_FUSIONS)}"
         )
 
 
@@ -437,6 +454,7 @@ SCHEMAS = {
         "integrated_grad": IntegratedGradConfig,
         "smooth_grad": SmoothGradConfig,
         "grad_cam": GradCamConfig,
+        "rollout": RolloutConfig,
         "occlusion": OcclusionConfig,
         "rise": RiseConfig,
         "kernel_shap": KernelShapConfig,

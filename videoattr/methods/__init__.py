@@ -24,6 +24,8 @@ _REGISTRY: dict[str, str] = {
     "integrated_grad": "videoattr.methods.backprop:integrated_gradients",
     "smooth_grad": "videoattr.methods.backprop:smooth_gradients",
     "grad_cam": "videoattr.methods.gradcam:grad_cam",
+    "attention_rollout": "videoattr.methods.rollout:attention_rollout",
+    "grad_rollout": "videoattr.methods.rollout:grad_rollout",
     "occlusion": "videoattr.methods.removal:occlusion",
     "rise": "videoattr.methods.removal:rise",
     "kernel_shap": "videoattr.methods.removal:kernel_shap",
@@ -41,6 +43,8 @@ _REGISTRY: dict[str, str] = {
 # The paper's three methods, then their fast presets (500 iterations instead of 2000).
 PAPER_METHODS = ("2d_ep", "3d_ep", "step")
 PERTURBATION_METHODS = (*PAPER_METHODS, "2d_ep_fast", "3d_ep_fast", "step_fast")
+# Methods that read a video transformer's attention (torchvision MViT, Hugging Face VideoMAE, ViViT, TimeSformer).
+TRANSFORMER_METHODS = ("attention_rollout", "grad_rollout")
 
 
 @dataclass

@@ -13,8 +13,10 @@ import torch
 from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
+from videoattr.choices import IG_BASELINES
 from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
+from videoattr.methods.attention import video_transformer
 from videoattr.methods.cost import cost
 from videoattr.methods.polarity import polarity_map
 
@@ -46,13 +48,19 @@ def integrated_gradients(
     internal_batch_size: int | None = None,
     mean: Sequence[float] = KINETICS_MEAN,
     std: Sequence[float] = KINETICS_STD,
+    baseline: str = "auto",
 ) -> Explanation:
-    """Integrated gradients from a black clip, as the reference computes them.
+    """Integrated gradients from a baseline clip, by default black, as the reference computes them.
 
-    The baseline is black after normalisation (-mean / std per channel). The path integral is the left
-    Riemann sum over alpha = 0, 1/steps, ..., (steps - 1)/steps (Captum's ``riemann_left``), times
-    (input - baseline). ``internal_batch_size`` bounds how many path points go through the model at once.
-    Cost per clip: ``steps`` forward and backward passes.
+    baseline: 'black' (-mean / std per channel after normalisation, the reference's); 'zero' (0 after
+    normalisation: the normalisation's mean colour, which is also what the zero padding of a convolutional
+    patch embedding shows the model); 'auto': 'zero' for a video transformer (a torchvision MViT or Swin3D,
+    or a Hugging Face model, inside ``model``), else 'black'. From black, an MViT's
+    gradients along the path sit on the tokens whose window reaches the patch embedding's padding (the
+    first frame, row and column of tokens), and so do the maxima of the map (docs/benchmark.md).
+    The path integral is the left Riemann sum over alpha = 0, 1/steps, ..., (steps - 1)/steps (Captum's
+    ``riemann_left``), times (input - baseline). ``internal_batch_size`` bounds how many path points go
+    through the model at once. Cost per clip: ``steps`` forward and backward passes.
     """
     if int(steps) != steps or steps < 2:
         raise VideoAttrError(
@@ -62,12 +70,16 @@ def integrated_gradients(
         raise VideoAttrError(
             f"mean and std need one value per channel, got {list(mean)} and {list(std)}: give 3 values each."
         )
+    if baseline not in IG_BASELINES:
+        raise VideoAttrError(f"Unknown baseline '{baseline}': set baseline to one of {', '.join(IG_BASELINES)}.")
+    if baseline == "auto":
+        baseline = "zero" if video_transformer(model) else "black"
     mean_t = torch.as_tensor(mean, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1, 1)
     std_t = torch.as_tensor(std, dtype=inputs.dtype, device=inputs.device).view(1, -1, 1, 1, 1)
-    baseline = (-mean_t / std_t).expand_as(inputs)
+    start = (-mean_t / std_t if baseline == "black" else torch.zeros_like(mean_t)).expand_as(inputs)
     attribution = IntegratedGradients(model).attribute(
         _leaf(inputs),
-        baselines=baseline,
+        baselines=start,
         target=target,
         n_steps=int(steps),
         method="riemann_left",
