@@ -412,6 +412,7 @@ class RunConfig:
     figures: bool = True
     verbose: bool = False
     objective: str | None = None
+    plan: bool = False
 
     def __post_init__(self):
         areas = check_areas(self.area)
