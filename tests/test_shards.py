@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.helpers import ROOT, cli_command, cli_env, compose_config, run_cli, run_module
+from helpers import ROOT, cli_command, cli_env, compose_config, run_cli, run_module
 from videoattr.data.shards import shard_of
 from videoattr.errors import VideoAttrError
 from videoattr.merge import merge

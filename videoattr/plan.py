@@ -115,60 +115,81 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
+@dataclass
+class Clips:
+    """The clips of a plan: ``total`` in the data set, the run's ``dataset`` (a shard of it, or all) and
+    the indices of those still ``todo`` in the run directory."""
+
+    total: int
+    dataset: VideoDataset
+    todo: list[int]
+
+
+def find_clips(cfg: DictConfig, spec, store: RunStore) -> Clips:
+    """The clips of the run of ``cfg``, listed without decoding any; those done are those of ``store``."""
+    dataset = build_dataset(cfg.dataset, spec, seed=cfg.seed)
+    total = len(dataset)
+    if cfg.dataset.shard is not None:
+        total = len(build_dataset(OmegaConf.merge(cfg.dataset, {"shard": None, "num_shards": 1}), spec, cfg.seed))
+    todo = [i for i in range(len(dataset)) if cfg.overwrite or not store.is_done(dataset.clip_name(i))]
+    return Clips(total, dataset, todo)
+
+
+def clip_seconds(model_s: float, decode_s: float | None, workers: int) -> float:
+    """A clip's wall time: decoding by ``workers`` processes overlaps the model (0: it adds to it)."""
+    if decode_s is None:
+        return model_s
+    return max(model_s, decode_s / workers) if workers else model_s + decode_s
+
+
 def plan(cfg: DictConfig, run_dir: Path) -> str:
     """The plan of the run of ``cfg`` in ``run_dir``, as the lines to print."""
     net, spec = load_model(cfg.model)
-    dataset = build_dataset(cfg.dataset, spec, seed=cfg.seed)
-    whole = OmegaConf.merge(cfg.dataset, {"shard": None, "num_shards": 1})
-    total = len(build_dataset(whole, spec, seed=cfg.seed).paths) if cfg.dataset.shard is not None else len(dataset)
     store = RunStore(run_dir, config_hash(cfg))
-    todo = [i for i in range(len(dataset)) if cfg.overwrite or not store.is_done(dataset.clip_name(i))]
-    areas = areas_of(cfg)
-    method = cfg.method.name
-    frames = (spec.num_frames, *spec.crop)
+    clips = find_clips(cfg, spec, store)
+    method, areas, frames = cfg.method.name, areas_of(cfg), (spec.num_frames, *spec.crop)
+    fit = method in PERTURBATION_METHODS
     forward, backward = planned_passes(method, cfg.method, len(areas), frames)
-    combined = method in PERTURBATION_METHODS and cfg.method.get("combine") == "sum"
-    maps = len(areas) + combined if method in PERTURBATION_METHODS else 1
-    extra = run_passes(cfg, maps)
+    extra = run_passes(cfg, len(areas) + (cfg.method.get("combine") == "sum") if fit else 1)
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    gpu = method in PERTURBATION_METHODS and trainer.get("accelerator") != "cpu" and torch.cuda.is_available()
+    gpu = fit and trainer.get("accelerator") != "cpu" and torch.cuda.is_available()
     batch = batch_size_of(cfg)
     times = time_passes(net, (3, *frames), batch, torch.device("cuda" if gpu else "cpu"))
     model_s = backward * times.backward + (forward - backward + extra) * times.forward
-    decode_s = decode_seconds(dataset, todo)
-    workers = workers_of(cfg.dataset.num_workers)
-    clip_s = model_s if decode_s is None else (max(model_s, decode_s / workers) if workers else model_s + decode_s)
-    world = world_size(trainer) if method in PERTURBATION_METHODS else 1
-    fit_s = backward * times.backward
-    world_clip_s = clip_s - fit_s + fit_s / world
-    one = len(todo) * clip_s
-    shards = int(cfg.dataset.num_shards)
-    whole_s = total * clip_s
+    decode_s, workers = decode_seconds(clips.dataset, clips.todo), workers_of(cfg.dataset.num_workers)
+    clip_s = clip_seconds(model_s, decode_s, workers)
+    world, shards, todo = world_size(trainer) if fit else 1, int(cfg.dataset.num_shards), len(clips.todo)
+    in_shard = (
+        f", {len(clips.dataset)} in shard {cfg.dataset.shard} of {shards}" if cfg.dataset.shard is not None else ""
+    )
     decoded = (
         "no clip could be read" if decode_s is None else f"{decode_s:.2f} s per clip, {workers} worker process(es)"
     )
     lines = [
         f"Plan for {method} on {spec.name} (config hash {store.config_hash}), nothing explained:",
-        f"  clips: {total} in the data set"
-        + (f", {len(dataset)} in shard {cfg.dataset.shard} of {shards}" if cfg.dataset.shard is not None else "")
-        + f"; {len(dataset) - len(todo)} done in {run_dir}, {len(todo)} to do",
+        f"  clips: {clips.total} in the data set{in_shard}; {len(clips.dataset) - todo} done in {run_dir}, {todo} to do",
         f"  passes per clip: {forward} forward + {backward} backward ({method}, {len(areas)} area(s)), "
         f"+ {extra} forward of the run (scores, prob_baseline, metrics) = {forward + extra} forward, {backward} backward",
         f"  one pass of {spec.name} on {times.device} ({batch} x 3 x {frames[0]} x {frames[1]} x {frames[2]}): "
         f"{times.forward * 1e3:.1f} ms forward, {times.backward * 1e3:.1f} ms forward + backward per clip",
         f"  decoding: {decoded}",
         f"  per clip: {duration(model_s)} of the model, {duration(clip_s)} with decoding",
-        f"  estimated wall time, 1 process: {duration(one)} for the {len(todo)} clip(s) to do",
+        f"  estimated wall time, 1 process: {duration(todo * clip_s)} for the {todo} clip(s) to do",
     ]
-    if world > 1:
-        lines.append(f"  with the DDP world asked for ({world} processes): {duration(len(todo) * world_clip_s)}")
+    if world > 1:  # the ranks share a fit's (clip, area) pairs; the rest each rank does in full
+        working = min(world, batch * len(areas))
+        ddp_s = clip_s - backward * times.backward * (1 - 1 / working)
+        lines.append(
+            f"  with the DDP world asked for ({world} processes, {working} with pairs of a batch): {duration(todo * ddp_s)}"
+        )
+    whole_s = clips.total * clip_s
     if shards > 1:
         lines.append(
             f"  {shards} shards in parallel, one device each: {duration(whole_s / shards)} per shard, "
             f"{whole_s / 3600:.1f} device-hours in all"
         )
     needed = max(1, math.ceil(whole_s / OVERNIGHT_S))
-    lines.append(f"  to explain all {total} clips in 12 h: dataset.num_shards={needed} (jobs of one device each)")
+    lines.append(f"  to explain all {clips.total} clips in 12 h: dataset.num_shards={needed} (jobs of one device each)")
     return "\n".join(lines)
 
 
