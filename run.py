@@ -13,6 +13,11 @@ def main(cfg: DictConfig) -> float | None:
     """Run the job; return its ``objective`` (None if unset) for a sweeper such as Optuna."""
     with user_errors_reported():
         validate(cfg)  # before torch and Lightning are imported: a bad config answers at once
+        if cfg.plan:
+            from videoattr.plan import print_plan
+
+            print_plan(cfg)
+            return None
         from videoattr.runner import run
 
         run_dir = run(cfg)  # None on the ranks > 0 of a multi-process run

@@ -7,6 +7,7 @@ Every problem a user can cause (a missing path, a bad area, an unknown class, ..
 
 import errno
 import re
+from dataclasses import dataclass
 
 
 class VideoAttrError(Exception):
@@ -84,3 +85,13 @@ def reason(err: BaseException) -> str:
     if isinstance(err, VideoAttrError):
         return str(err)
     return f"{type(err).__name__}: {one_line(err)}"
+
+
+@dataclass
+class Failure:
+    """Why a clip failed: the ``stage`` (label, load, model, target, explain, metrics), the one-line
+    ``reason`` and, on the rank (or in the process) that saw it, the exception."""
+
+    stage: str
+    reason: str
+    error: BaseException | None = None

@@ -17,6 +17,7 @@ temporary file, which the next run in that directory removes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -26,6 +27,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+HASHED_KEYS = ("model", "dataset", "method", "area", "target", "seed", "metrics")
+# Dataset keys that change which process computes a clip, not its results: shards of one config share its hash.
+UNHASHED_DATASET_KEYS = ("num_workers", "shard", "num_shards")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A short hash of everything that changes a clip's results."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    subset = {k: resolved.get(k) for k in HASHED_KEYS}
+    if isinstance(subset["dataset"], dict):
+        subset["dataset"] = {k: v for k, v in subset["dataset"].items() if k not in UNHASHED_DATASET_KEYS}
+    if resolved.get("check"):
+        # A sanity check adds files per clip (absent, the hash of other runs stays as it was); its verdict's
+        # bound changes no clip's files, only the run's tables, so a rerun with another threshold reuses them.
+        subset["check"] = {k: v for k, v in resolved["check"].items() if k != "threshold"}
+    return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def safe_name(name: str) -> str:

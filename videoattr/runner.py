@@ -18,15 +18,13 @@ on the same clips in the same order, agreeing on each clip's outcome; only rank 
 from __future__ import annotations
 
 import errno
-import hashlib
 import inspect
-import json
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,25 +36,25 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from videoattr.api import explain
 from videoattr.cli import resume_hint
 from videoattr.data.datasets import build_dataset
+from videoattr.data.loader import load_clips, workers_of
 from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
-from videoattr.errors import OutputError, VideoAttrError, is_clip_error, one_line, reason
+from videoattr.errors import Failure, OutputError, VideoAttrError, is_clip_error, one_line, reason
 from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.diagnostics import advice
 from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.models import load_model
-from videoattr.outputs import RunStore, atomic_write
+from videoattr.outputs import RunStore, atomic_write, config_hash
 from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
 from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
-from videoattr.terminal import is_verbose, set_verbose
+from videoattr.terminal import clip_progress, is_verbose, set_verbose
 from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
 
 log = logging.getLogger(__name__)
 
-HASHED_KEYS = ("model", "dataset", "method", "area", "target", "seed", "metrics")
 # prob_baseline this close to the clean clip's target probability: the model needs no visible evidence.
 BIASED_WITHIN = 0.1
 
@@ -64,17 +62,6 @@ BIASED_WITHIN = 0.1
 def areas_of(cfg: DictConfig) -> list[float]:
     """The configured area(s) as a list of floats (validated by ``videoattr.schema``)."""
     return check_areas(OmegaConf.to_container(cfg.area) if isinstance(cfg.area, ListConfig) else cfg.area)
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A short hash of everything that changes a clip's results."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    subset = {k: resolved.get(k) for k in HASHED_KEYS}
-    if resolved.get("check"):
-        # A sanity check adds files per clip (absent, the hash of other runs stays as it was); its verdict's
-        # bound changes no clip's files, only the run's tables, so a rerun with another threshold reuses them.
-        subset["check"] = {k: v for k, v in resolved["check"].items() if k != "threshold"}
-    return hashlib.sha1(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
@@ -145,16 +132,6 @@ def baseline_settings(cfg: DictConfig) -> dict:
     }
 
 
-@dataclass
-class Failure:
-    """Why a clip failed: the ``stage`` (label, load, model, target, explain, metrics), the one-line
-    ``reason`` and, on the rank that saw it, the exception."""
-
-    stage: str
-    reason: str
-    error: BaseException | None = None
-
-
 class Job:
     """One run: a model, a dataset, a method, the areas; writes into the Hydra run directory."""
 
@@ -207,21 +184,37 @@ class Job:
                 self.tracker.finish(self.store.rows(), summary)
 
     def _explain_all(self) -> None:
-        """Load the clips not done yet (rank 0's list: only it writes results) into batches and explain them."""
+        """Explain the clips not done yet (rank 0's list: only it writes results) in batches."""
         if self.writes:
             self.store.remove_temporary()
         pending = self.world.broadcast(self._pending() if self.writes else None)
         batch_size = batch_size_of(self.cfg)
+        show = self.writes and self.cfg.trainer.get("enable_progress_bar", True) is not False
         batch: list[dict] = []
-        for index in pending:
-            item = self._load(index)
-            if item is not None:
+        with clip_progress(len(self.dataset), len(self.dataset) - len(pending), show) as progress:
+            for index, item, failure in self._outcomes(pending, batch_size):
+                failure = self._agree([failure])[0]
+                if failure is not None:
+                    self._fail(self.dataset.clip_name(index), failure, str(self.dataset.paths[index]))
+                    progress.update(1)
+                    continue
                 batch.append(item)
-            if len(batch) == batch_size:
+                if len(batch) == batch_size:
+                    self._explain_batch(batch)
+                    progress.update(len(batch))
+                    batch = []
+            if batch:
                 self._explain_batch(batch)
-                batch = []
-        if batch:
-            self._explain_batch(batch)
+                progress.update(len(batch))
+
+    def _outcomes(self, pending: list[int], prefetch: int) -> Iterator[tuple[int, dict | None, Failure | None]]:
+        """``(index, item, failure)`` of each pending clip, in order: its label checked here (a clip whose
+        label fails is not read), then read by worker processes ahead of the model (``videoattr.data.loader``)."""
+        unlabelled = {i: f for i in pending if (f := self._attempt("label", self._check_label, i)[1]) is not None}
+        workers = workers_of(self.cfg.dataset.num_workers, self.world.size)
+        loaded = load_clips(self.dataset, [i for i in pending if i not in unlabelled], workers, prefetch)
+        for index in pending:
+            yield (index, None, unlabelled[index]) if index in unlabelled else next(loaded)
 
     def _pending(self) -> list[int]:
         """The indices of the clips without results of this config (all of them with overwrite)."""
@@ -233,19 +226,6 @@ class Job:
                 continue
             pending.append(index)
         return pending
-
-    def _load(self, index: int) -> dict | None:
-        """Clip ``index`` as a dataset item, or None when it failed (on any rank). A label the class list
-        lacks fails the clip (before decoding it) when the label is the target; another target explains
-        it, with a warning."""
-        item, failure = self._attempt("label", self._check_label, index)
-        if failure is None:
-            item, failure = self._attempt("load", self.dataset.__getitem__, index)
-        failure = self._agree([failure])[0]
-        if failure is not None:
-            self._fail(self.dataset.clip_name(index), failure, str(self.dataset.paths[index]))
-            return None
-        return item
 
     def _check_label(self, index: int) -> None:
         if self.cfg.target == "label":

@@ -119,7 +119,10 @@ class DatasetConfig:
     limit: int | None = None
     # None: 1 on a CPU, 8 on a GPU (videoattr.runner.batch_size_of).
     batch_size: int | None = None
-    num_workers: int = 0
+    # None: videoattr.data.loader.default_workers() (one per core beyond the model's, at most 8).
+    num_workers: int | None = None
+    shard: int | None = None
+    num_shards: int = 1
 
     def __post_init__(self):
         require(self.sampling in SAMPLING_MODES, "sampling", self.sampling, f"use one of {', '.join(SAMPLING_MODES)}")
@@ -141,7 +144,20 @@ class DatasetConfig:
             self.batch_size,
             "use a number of clips per fit >= 1, or null for 1 on a CPU and 8 on a GPU",
         )
-        require(self.num_workers >= 0, "num_workers", self.num_workers, "use a number of worker processes >= 0")
+        require(
+            self.num_workers is None or self.num_workers >= 0,
+            "num_workers",
+            self.num_workers,
+            "use a number of decoding processes >= 0 (0: decode in the main process), or null for one per spare core",
+        )
+        require(self.num_shards >= 1, "num_shards", self.num_shards, "use a number of shards >= 1")
+        require(
+            self.shard is None and self.num_shards == 1 or self.shard is not None and 0 <= self.shard < self.num_shards,
+            "shard",
+            self.shard,
+            f"use a shard index from 0 to {self.num_shards - 1} with dataset.num_shards={self.num_shards}"
+            + (" (or null for every clip)" if self.num_shards == 1 else ""),
+        )
 
 
 @dataclass
@@ -430,6 +446,7 @@ class RunConfig:
     figures: bool = True
     verbose: bool = False
     objective: str | None = None
+    plan: bool = False
 
     def __post_init__(self):
         areas = check_areas(self.area)

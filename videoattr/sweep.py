@@ -19,8 +19,9 @@ SINGLE = "single"
 
 
 def collect(sweep_dir: Path) -> pd.DataFrame:
-    """All rows of every ``results.csv`` under ``sweep_dir``, with a ``job`` column (relative dir);
-    ``objective_met`` as 1.0 / 0.0 (empty: not judged), so that its mean is the share of masks that met theirs."""
+    """All rows of every ``results.csv`` under ``sweep_dir`` (a merge of shards in place of its shards'),
+    with a ``job`` column (relative dir); ``objective_met`` as 1.0 / 0.0 (empty: not judged), so that its
+    mean is the share of masks that met theirs."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
@@ -29,7 +30,7 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
             f"Sweep directory {sweep_dir} does not exist: pass a run or sweep directory under outputs/."
         )
     frames = []
-    for csv in sorted(sweep_dir.rglob("results.csv")):
+    for csv in outermost(sorted(sweep_dir.rglob("results.csv"))):
         if csv.stat().st_size > 1:
             frame = pd.read_csv(csv)
             frame.insert(0, "job", str(csv.parent.relative_to(sweep_dir)))
@@ -42,6 +43,13 @@ def collect(sweep_dir: Path) -> pd.DataFrame:
     if "objective_met" in table:
         table["objective_met"] = table["objective_met"].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})
     return table
+
+
+def outermost(tables: list[Path]) -> list[Path]:
+    """The tables of ``tables`` that no other one's directory holds: a results.csv with jobs below it is
+    their merge (``videoattr.merge``) and stands for them."""
+    folders = {t.parent for t in tables}
+    return [t for t in tables if not any(p in folders for p in t.parent.parents)]
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:

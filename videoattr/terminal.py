@@ -96,3 +96,11 @@ def decoder_reason(lines: list[str], path: str) -> str:
         if text and text not in reasons:
             reasons.append(text)
     return "; ".join(reasons)
+
+
+def clip_progress(total: int, done: int, show: bool):
+    """The run's progress bar: clips done (``done`` of them before this run) of the ``total`` of the job,
+    and the time left at this run's pace; drawn when ``show`` and stderr is a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, unit="clip", desc="clips", disable=not (show and sys.stderr.isatty()))

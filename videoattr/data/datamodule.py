@@ -7,14 +7,15 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from videoattr.data.datasets import VideoDataset, build_dataset
+from videoattr.data.loader import workers_of
 from videoattr.models.spec import ModelSpec
 
 
 class VideoDataModule(pl.LightningDataModule):
     """Batches of ``VideoDataset`` items (default collate) for the model described by ``spec``.
 
-    ``dataset_cfg`` is a ``conf/dataset/*.yaml`` config; its ``batch_size`` and ``num_workers``
-    shape the loader.
+    ``dataset_cfg`` is a ``conf/dataset/*.yaml`` config; its ``batch_size`` and ``num_workers`` (null:
+    ``videoattr.data.loader.default_workers()``) shape the loader.
     """
 
     def __init__(self, dataset_cfg: DictConfig, spec: ModelSpec, seed: int = 0):
@@ -31,6 +32,6 @@ class VideoDataModule(pl.LightningDataModule):
         return DataLoader(
             self.dataset,
             batch_size=int(self.dataset_cfg.get("batch_size", 1)),
-            num_workers=int(self.dataset_cfg.get("num_workers", 0)),
+            num_workers=workers_of(self.dataset_cfg.get("num_workers")),
             shuffle=False,
         )

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from videoattr.data.classes import load_class_aliases, load_class_list, resolve_label
 from videoattr.data.readers import VIDEO_EXTENSIONS, frame_files, is_frame, is_video, natural_key, open_clip
 from videoattr.data.sampling import sample_indices
+from videoattr.data.shards import shard_of
 from videoattr.data.transforms import preprocess, resize_crop_mask
 from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
@@ -118,7 +119,8 @@ class VideoDataset(Dataset):
     are looked up in ``classes`` (None: labels are class indices) and its ``aliases`` (alias -> class
     name); a label found nowhere is not an error here but one per clip, raised by ``check_label``.
     ``seed`` fixes 'random' sampling; ``clips`` keeps only the clips of these names (in this order);
-    ``limit`` keeps the first clips (in name order, or in the order of ``clips``).
+    ``limit`` keeps the first clips (in name order, or in the order of ``clips``); ``shard`` of
+    ``num_shards`` then keeps every ``num_shards``-th of those (``videoattr.data.shards``).
     """
 
     def __init__(
@@ -134,8 +136,10 @@ class VideoDataset(Dataset):
         seed: int = 0,
         limit: int | None = None,
         clips: list[str] | None = None,
+        shard: int | None = None,
+        num_shards: int = 1,
     ):
-        self.paths = select_clips(list_clips(root), clips)[:limit]
+        self.paths = shard_of(select_clips(list_clips(root), clips)[:limit], shard, num_shards)
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed
         labels = labels or {}
@@ -240,4 +244,6 @@ def build_dataset(dataset_cfg: DictConfig, spec: ModelSpec, seed: int = 0) -> Vi
         seed=seed,
         limit=dataset_cfg.get("limit"),
         clips=dataset_cfg.get("clips"),
+        shard=dataset_cfg.get("shard"),
+        num_shards=dataset_cfg.get("num_shards", 1),
     )
