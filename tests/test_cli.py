@@ -98,10 +98,14 @@ def test_more_models_and_demo_datasets(tmp_path, model, dataset, label):
 
 
 @pytest.mark.slow
-def test_every_backprop_method_in_one_sweep(tmp_path):
-    run("-m", f"method={','.join(BACKPROP)}", *FAST, f"hydra.sweep.dir={tmp_path}")
+def test_every_backprop_method_in_one_sweep_under_debug_fast(tmp_path):
+    """Every method without a fit, under debug=fast (its short loops; test_presets checks what it composes
+    to), the metrics turned back on."""
+    run("-m", f"method={','.join(BACKPROP)}", "debug=fast", *FAST, f"hydra.sweep.dir={tmp_path}")
+    assert {p.parent.parent.name for p in tmp_path.rglob("results.csv")} == set(BACKPROP)
     for method in BACKPROP:
         job = job_dir(tmp_path / "synthetic" / method)
+        assert "debug=fast" in job.name
         data = read_npz(next((job / "clips").glob("*.npz")))
         assert data["maps"].shape == (1, 16, 112, 112) and data["maps"].min() >= 0
         row = pd.read_csv(job / "results.csv").iloc[0]

@@ -144,18 +144,6 @@ def test_the_synthetic_preset_sweeps_its_three_methods(tmp_path):
 
 
 @pytest.mark.slow
-def test_debug_fast_runs_every_other_method(tmp_path):
-    others = [m for m in ALL_METHODS if m not in EP_METHODS]
-    sweep = tmp_path / "sweep"
-    run_cli("-m", f"method={','.join(others)}", "debug=fast", f"hydra.sweep.dir={sweep}")
-    jobs = job_dirs(sweep)
-    assert set(jobs) == {f"synthetic/{m}/debug=fast" for m in others}
-    for job, folder in jobs.items():
-        rows = pd.read_csv(folder / "results.csv")
-        assert rows["method"].tolist() == [job.split("/")[1]]
-
-
-@pytest.mark.slow
 def test_debug_profile_logs_lightnings_report(tmp_path):
     out = run_cli("debug=profile", "method.iterations=3", "method.compile=false", f"hydra.run.dir={tmp_path / 'run'}")
     report = (out.stdout + out.stderr).split("FIT Profiler Report", 1)[1]  # in Hydra's log since Lightning loads late
