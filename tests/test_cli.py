@@ -115,10 +115,22 @@ def test_every_backprop_method_in_one_sweep_under_debug_fast(tmp_path):
 
 @pytest.mark.slow
 def test_perturbation_methods_with_several_areas(tmp_path):
-    run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST, f"hydra.sweep.dir={tmp_path}")
+    """The synthetic preset's sweep of 2D-EP, 3D-EP and STEP under debug=fast (what both compose to:
+    test_presets), the areas, iterations and metrics set on the command line."""
+    out = run(
+        "-m",
+        "experiment=ep_methods_synthetic",
+        "debug=fast",
+        "method.iterations=3",
+        "area=[0.05,0.1]",
+        "metrics.groups=[localisation,smoothness]",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert {p.parent.parent.name for p in tmp_path.rglob("results.csv")} == {"2d_ep", "3d_ep", "step"}
     for method in ("2d_ep", "3d_ep", "step"):
         job = job_dir(tmp_path / "synthetic" / method)
-        assert "area=[0.05,0.1]" in str(job.relative_to(tmp_path))
+        assert "area=[0.05,0.1],debug=fast,experiment=ep_methods_synthetic" in str(job.relative_to(tmp_path))
+        assert not (job / "figures").exists()  # debug=fast
         data = read_npz(next((job / "clips").glob("*.npz")))
         assert data["maps"].shape == (2, 16, 112, 112)
         assert data["areas"].tolist() == [0.05, 0.1]
@@ -126,8 +138,14 @@ def test_perturbation_methods_with_several_areas(tmp_path):
         assert data["prob_preserved"].shape == (2,)
         assert data["history_reward"].shape == (2, 3)
         table = pd.read_csv(job / "results.csv")
-        assert table["area"].tolist() == [0.05, 0.1]
+        assert table[["method", "model", "area", "iterations"]].values.tolist() == [
+            [method, "synthetic", 0.05, 3],
+            [method, "synthetic", 0.1, 3],
+        ]
         assert np.allclose(table["prob_preserved"], data["prob_preserved"])
+        assert table["pointing_game"].between(0, 1).all()
+    assert sorted(pd.read_csv(tmp_path / "summary.csv")["method"].unique()) == ["2d_ep", "3d_ep", "step"]
+    assert f"Sweep summary: {tmp_path / 'summary.csv'}" in out.stdout
 
 
 @pytest.mark.slow
