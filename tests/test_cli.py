@@ -150,22 +150,24 @@ def test_perturbation_methods_with_several_areas(tmp_path):
 
 @pytest.mark.slow
 def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
+    """One sweep over the forms of target (one process; figures: test_torchvision_model_on_kinetics_demo_video)."""
     rng = np.random.default_rng(0)
     for name in ("up-a", "left-b"):
         write_frames(tmp_path / "clips" / name, rng.integers(0, 255, (16, 112, 112, 3), dtype=np.uint8), "png")
-    runs = {}
-    for target in ("label", "2", "right", "predicted"):
-        out_dir = tmp_path / f"run_{target}"
-        run(
-            "dataset=frames",
-            f"dataset.root={tmp_path / 'clips'}",
-            "dataset.classes=${asset:synthetic/classes.json}",
-            "method=grad",
-            f"target={target}",
-            "metrics.groups=[smoothness]",
-            f"hydra.run.dir={out_dir}",
-        )
-        runs[target] = pd.read_csv(out_dir / "results.csv").set_index("clip")
+    targets = ("label", "2", "right", "predicted")
+    run(
+        "-m",
+        "dataset=frames",
+        f"dataset.root={tmp_path / 'clips'}",
+        "dataset.classes=${asset:synthetic/classes.json}",
+        "method=grad",
+        f"target={','.join(targets)}",
+        "metrics.groups=[smoothness]",
+        "figures=false",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "hydra.sweep.subdir=${target}",
+    )
+    runs = {target: pd.read_csv(tmp_path / "sweep" / target / "results.csv").set_index("clip") for target in targets}
     classes = json.loads((ROOT / "videoattr/assets/synthetic/classes.json").read_text())
     assert runs["label"].loc["up-a", "target_name"] == "up"
     assert runs["label"].loc["left-b", "target"] == classes.index("left")
