@@ -98,10 +98,14 @@ def test_more_models_and_demo_datasets(tmp_path, model, dataset, label):
 
 
 @pytest.mark.slow
-def test_every_backprop_method_in_one_sweep(tmp_path):
-    run("-m", f"method={','.join(BACKPROP)}", *FAST, f"hydra.sweep.dir={tmp_path}")
+def test_every_backprop_method_in_one_sweep_under_debug_fast(tmp_path):
+    """Every method without a fit, under debug=fast (its short loops; test_presets checks what it composes
+    to), the metrics turned back on."""
+    run("-m", f"method={','.join(BACKPROP)}", "debug=fast", *FAST, f"hydra.sweep.dir={tmp_path}")
+    assert {p.parent.parent.name for p in tmp_path.rglob("results.csv")} == set(BACKPROP)
     for method in BACKPROP:
         job = job_dir(tmp_path / "synthetic" / method)
+        assert "debug=fast" in job.name
         data = read_npz(next((job / "clips").glob("*.npz")))
         assert data["maps"].shape == (1, 16, 112, 112) and data["maps"].min() >= 0
         row = pd.read_csv(job / "results.csv").iloc[0]
@@ -111,10 +115,22 @@ def test_every_backprop_method_in_one_sweep(tmp_path):
 
 @pytest.mark.slow
 def test_perturbation_methods_with_several_areas(tmp_path):
-    run("-m", "method=2d_ep,3d_ep,step", "method.iterations=3", "area=[0.05,0.1]", *FAST, f"hydra.sweep.dir={tmp_path}")
+    """The synthetic preset's sweep of 2D-EP, 3D-EP and STEP under debug=fast (what both compose to:
+    test_presets), the areas, iterations and metrics set on the command line."""
+    out = run(
+        "-m",
+        "experiment=ep_methods_synthetic",
+        "debug=fast",
+        "method.iterations=3",
+        "area=[0.05,0.1]",
+        "metrics.groups=[localisation,smoothness]",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert {p.parent.parent.name for p in tmp_path.rglob("results.csv")} == {"2d_ep", "3d_ep", "step"}
     for method in ("2d_ep", "3d_ep", "step"):
         job = job_dir(tmp_path / "synthetic" / method)
-        assert "area=[0.05,0.1]" in str(job.relative_to(tmp_path))
+        assert "area=[0.05,0.1],debug=fast,experiment=ep_methods_synthetic" in str(job.relative_to(tmp_path))
+        assert not (job / "figures").exists()  # debug=fast
         data = read_npz(next((job / "clips").glob("*.npz")))
         assert data["maps"].shape == (2, 16, 112, 112)
         assert data["areas"].tolist() == [0.05, 0.1]
@@ -122,28 +138,36 @@ def test_perturbation_methods_with_several_areas(tmp_path):
         assert data["prob_preserved"].shape == (2,)
         assert data["history_reward"].shape == (2, 3)
         table = pd.read_csv(job / "results.csv")
-        assert table["area"].tolist() == [0.05, 0.1]
+        assert table[["method", "model", "area", "iterations"]].values.tolist() == [
+            [method, "synthetic", 0.05, 3],
+            [method, "synthetic", 0.1, 3],
+        ]
         assert np.allclose(table["prob_preserved"], data["prob_preserved"])
+        assert table["pointing_game"].between(0, 1).all()
+    assert sorted(pd.read_csv(tmp_path / "summary.csv")["method"].unique()) == ["2d_ep", "3d_ep", "step"]
+    assert f"Sweep summary: {tmp_path / 'summary.csv'}" in out.stdout
 
 
 @pytest.mark.slow
 def test_frame_folders_and_explicit_targets(tmp_path, write_frames):
+    """One sweep over the forms of target (one process; figures: test_torchvision_model_on_kinetics_demo_video)."""
     rng = np.random.default_rng(0)
     for name in ("up-a", "left-b"):
         write_frames(tmp_path / "clips" / name, rng.integers(0, 255, (16, 112, 112, 3), dtype=np.uint8), "png")
-    runs = {}
-    for target in ("label", "2", "right", "predicted"):
-        out_dir = tmp_path / f"run_{target}"
-        run(
-            "dataset=frames",
-            f"dataset.root={tmp_path / 'clips'}",
-            "dataset.classes=${asset:synthetic/classes.json}",
-            "method=grad",
-            f"target={target}",
-            "metrics.groups=[smoothness]",
-            f"hydra.run.dir={out_dir}",
-        )
-        runs[target] = pd.read_csv(out_dir / "results.csv").set_index("clip")
+    targets = ("label", "2", "right", "predicted")
+    run(
+        "-m",
+        "dataset=frames",
+        f"dataset.root={tmp_path / 'clips'}",
+        "dataset.classes=${asset:synthetic/classes.json}",
+        "method=grad",
+        f"target={','.join(targets)}",
+        "metrics.groups=[smoothness]",
+        "figures=false",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "hydra.sweep.subdir=${target}",
+    )
+    runs = {target: pd.read_csv(tmp_path / "sweep" / target / "results.csv").set_index("clip") for target in targets}
     classes = json.loads((ROOT / "videoattr/assets/synthetic/classes.json").read_text())
     assert runs["label"].loc["up-a", "target_name"] == "up"
     assert runs["label"].loc["left-b", "target"] == classes.index("left")

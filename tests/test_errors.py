@@ -1,7 +1,9 @@
 """Bad input on the command line: ``python run.py ...`` exits with status 2, the last line of stderr is
 one sentence naming the problem and its fix, and no run directory (so no partial result) remains.
 
-Every case runs in its own subprocess; the module fixture runs them two at a time.
+Every case is checked in-process (composed, validated and run as ``run.py`` does, the error turned into
+its line by ``videoattr.cli.user_error_message``, as in test_config_errors); in the full tier two cases
+and a good frame data set also run as ``python run.py`` subprocesses, two at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import graded_frames, run_cli, write_frame_folder, write_video_file
+from helpers import graded_frames, run_cli, run_in_process, write_frame_folder, write_video_file
 
 FAST = ["method=grad", "metrics.groups=[]", "figures=false"]
 
@@ -114,12 +116,43 @@ def cases(p: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
+CASES = list(cases(defaultdict(Path)))
+# Through run.py too: a clip that cannot be loaded (decord's own lines must not follow the error line)
+# and a run whose every clip failed once it had started; the other stages' exit status and single line
+# are checked through run.py by test_config_errors (a composition error, a range, a missing root).
+THROUGH_RUN_PY = ["corrupt_video", "unknown_gradcam_layer"]
+
+
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    base = tmp_path_factory.mktemp("bad_input")
-    paths = make_inputs(base)
-    jobs = {name: (overrides, fragments) for name, (overrides, fragments) in cases(paths).items()}
-    good = ["dataset=frames", *FAST, f"dataset.root={paths['good']}", "dataset.short_clips=pad"]
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    return make_inputs(tmp_path_factory.mktemp("bad_input"))
+
+
+def check_message(message: str, fragments: list[str]) -> None:
+    """One sentence ending in a period, ``problem: fix``, holding ``fragments`` in their order."""
+    assert "\n" not in message and message.endswith("."), message
+    assert not re.search(r"[.!?]\s+[A-Z]", message), f"more than one sentence: {message}"
+    assert ": " in message, f"no 'problem: fix' shape: {message}"
+    positions = [message.find(fragment) for fragment in fragments]
+    assert all(i >= 0 for i in positions), (fragments, message)
+    assert positions == sorted(positions), f"the problem must come before the fix: {message}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_sentence_and_leaves_no_run_dir(inputs, tmp_path, case):
+    overrides, fragments = cases(inputs)[case]
+    message = run_in_process(overrides, tmp_path / "run")
+    assert message is not None, f"{overrides} was accepted"
+    check_message(message, fragments)
+    assert not (tmp_path / "run").exists(), sorted(p.name for p in (tmp_path / "run").rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def outcomes(inputs):
+    base = inputs["empty"].parent
+    all_cases = cases(inputs)
+    jobs = {name: all_cases[name] for name in THROUGH_RUN_PY}
+    good = ["dataset=frames", *FAST, f"dataset.root={inputs['good']}", "dataset.short_clips=pad"]
     jobs["good"] = (good, [])
     with ThreadPoolExecutor(2) as pool:
         futures = {
@@ -129,22 +162,14 @@ def outcomes(tmp_path_factory):
         return {name: (future.result(), jobs[name][1], base / "runs" / name) for name, future in futures.items()}
 
 
-CASES = list(cases(defaultdict(Path)))
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", THROUGH_RUN_PY)
 def test_bad_input_ends_in_one_sentence_and_leaves_no_run_dir(outcomes, case):
     out, fragments, run_dir = outcomes[case]
     assert out.returncode == 2, out.stderr[-2000:]
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and last.endswith("."), last
-    message = last.removeprefix("error: ")
-    assert not re.search(r"[.!?]\s+[A-Z]", message), f"more than one sentence: {message}"
-    assert ": " in message, f"no 'problem: fix' shape: {message}"
-    positions = [message.find(fragment) for fragment in fragments]
-    assert all(i >= 0 for i in positions), (fragments, message)
-    assert positions == sorted(positions), f"the problem must come before the fix: {message}"
+    assert last.startswith("error: "), last
+    check_message(last.removeprefix("error: "), fragments)
     assert "Traceback" not in out.stderr, out.stderr[-2000:]
     assert not run_dir.exists(), sorted(p.name for p in run_dir.rglob("*"))
 

@@ -1,11 +1,10 @@
 """The presets of conf/experiment/ (the paper's settings) and conf/debug/: every one composes to the
-settings it promises, and those that need no download run end to end on the shipped synthetic data."""
-
-from pathlib import Path
+settings it promises. debug=profile runs end to end here; the synthetic preset under debug=fast and every
+other method under debug=fast run in test_cli (test_perturbation_methods_with_several_areas,
+test_every_backprop_method_in_one_sweep_under_debug_fast)."""
 
 import pandas as pd
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
@@ -116,43 +115,6 @@ def test_debug_profile_turns_on_lightnings_profiler():
     validate(cfg)
     assert (cfg.trainer.profiler, cfg.dataset.limit, cfg.figures) == ("simple", 1, False)
     assert cfg.method.iterations == 2000  # the method's own fit is profiled
-
-
-def job_dirs(sweep: Path) -> dict[str, Path]:
-    """Each job's directory (holding results.csv), keyed by its path relative to the sweep."""
-    return {str(p.parent.relative_to(sweep)): p.parent for p in sweep.rglob("results.csv")}
-
-
-@pytest.mark.slow
-def test_the_synthetic_preset_sweeps_its_three_methods(tmp_path):
-    sweep = tmp_path / "sweep"
-    out = run_cli("-m", "experiment=ep_methods_synthetic", "debug=fast", f"hydra.sweep.dir={sweep}")
-    jobs = job_dirs(sweep)
-    assert set(jobs) == {f"synthetic/{m}/debug=fast,experiment=ep_methods_synthetic" for m in EP_METHODS}
-    for job, folder in jobs.items():
-        method = job.split("/")[1]
-        rows = pd.read_csv(folder / "results.csv")
-        assert rows[["method", "model", "area", "iterations"]].values.tolist() == [[method, "synthetic", 0.1, 5]]
-        assert len(list((folder / "clips").glob("*.npz"))) == 1
-        assert not (folder / "figures").exists()
-        assert "pointing_game" not in rows  # no metrics
-        job_cfg = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
-        assert job_cfg["method"]["iterations"] == 5
-    summary = pd.read_csv(sweep / "summary.csv")
-    assert sorted(summary["method"]) == sorted(EP_METHODS)
-    assert f"Sweep summary: {sweep / 'summary.csv'}" in out.stdout
-
-
-@pytest.mark.slow
-def test_debug_fast_runs_every_other_method(tmp_path):
-    others = [m for m in ALL_METHODS if m not in EP_METHODS]
-    sweep = tmp_path / "sweep"
-    run_cli("-m", f"method={','.join(others)}", "debug=fast", f"hydra.sweep.dir={sweep}")
-    jobs = job_dirs(sweep)
-    assert set(jobs) == {f"synthetic/{m}/debug=fast" for m in others}
-    for job, folder in jobs.items():
-        rows = pd.read_csv(folder / "results.csv")
-        assert rows["method"].tolist() == [job.split("/")[1]]
 
 
 @pytest.mark.slow

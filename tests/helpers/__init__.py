@@ -76,6 +76,32 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
         return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
+def run_in_process(overrides: list[str], run_dir: Path) -> str | None:
+    """What ``python run.py <overrides> hydra.run.dir=<run_dir>`` reports, without a process: composed,
+    validated and run as ``run.py`` does, a user error turned into the sentence of its one stderr line
+    by ``videoattr.cli.user_error_message`` (None: the run raised no error)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from videoattr.cli import USER_ERRORS, user_error_message
+    from videoattr.runner import run
+    from videoattr.schema import validate
+
+    try:
+        cfg = compose_config([*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir)
+            HydraConfig.instance().set_config(cfg)
+            del cfg["hydra"]
+        validate(cfg)
+        run(cfg)
+    except USER_ERRORS as err:
+        return user_error_message(err)
+    finally:
+        HydraConfig.instance().cfg = None  # other tests run outside a Hydra run
+    return None
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a command-line subprocess: one thread, no downloads, plus ``extra``."""
     return dict(os.environ, OMP_NUM_THREADS="1", VIDEOATTR_OFFLINE="1", **extra)
