@@ -1,4 +1,5 @@
-"""The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN and an MViT."""
+"""The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN, an MViT and a
+VideoMAE-style ViT."""
 
 from __future__ import annotations
 
@@ -63,6 +64,49 @@ def synthetic_mvit(num_classes: int = 4) -> MViT:
     )
 
 
+def _videomae():
+    """The ``transformers`` module, an optional dependency (``pip install videoattr[hf]``)."""
+    try:
+        import transformers
+    except ImportError as err:
+        raise VideoAttrError("The synthetic ViT is a transformers VideoMAE: pip install 'videoattr[hf]'.") from err
+    return transformers
+
+
+class VideoMAEClassifier(nn.Module):
+    """A ``transformers`` VideoMAE classifier taking the toolkit's N x 3 x T x H x W clips, returning logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x.transpose(1, 2)).logits
+
+
+def synthetic_vit(num_classes: int = 4) -> VideoMAEClassifier:
+    """A four-layer VideoMAE (tubelet tokens, no hierarchy, no class token) for the world at half resolution.
+
+    Input N x 3 x 16 x 56 x 56 (the 112 x 112 frames resized, normalised). Tubelets of 2 x 8 x 8 give
+    8 x 7 x 7 tokens of 64 channels (fixed sinusoidal position embeddings); four pre-norm blocks of 4 heads
+    keep them; the mean over tokens gives N x ``num_classes`` logits.
+    """
+    transformers = _videomae()
+    config = transformers.VideoMAEConfig(
+        image_size=56,
+        patch_size=8,
+        num_frames=16,
+        tubelet_size=2,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        use_mean_pooling=True,
+        num_labels=num_classes,
+    )
+    return VideoMAEClassifier(transformers.VideoMAEForVideoClassification(config))
+
+
 def _fill(net: nn.Module, checkpoint: str | None, name: str, script: str) -> nn.Module:
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
@@ -81,3 +125,13 @@ def build(checkpoint: str | None = None, num_classes: int = 4) -> SyntheticNet:
 def build_mvit(checkpoint: str | None = None, num_classes: int = 4) -> MViT:
     """The MViT, with the weights of ``checkpoint`` (written by builders/train_synthetic.py --arch mvit)."""
     return _fill(synthetic_mvit(num_classes), checkpoint, "synthetic_mvit", "builders/train_synthetic.py --arch mvit")
+
+
+def build_vit(folder: str, num_classes: int = 4) -> VideoMAEClassifier:
+    """The ViT of ``folder`` (written by builders/train_synthetic.py --arch vit with ``save_pretrained``)."""
+    if not (Path(folder) / "config.json").is_file():
+        raise VideoAttrError(f"{folder} holds no config.json: run builders/train_synthetic.py --arch vit or fix it.")
+    model = _videomae().VideoMAEForVideoClassification.from_pretrained(folder)
+    if model.config.num_labels != num_classes:
+        raise VideoAttrError(f"{folder} classifies {model.config.num_labels} classes, not {num_classes}.")
+    return VideoMAEClassifier(model.eval())
