@@ -8,21 +8,31 @@ from torchvision.models.video import MViT
 import videoattr
 from benchmarks.reference import gaussian_blur
 from helpers import ROOT
+from videoattr.data.transforms import preprocess, resize_crop_mask
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
-from videoattr.models.synthetic import SyntheticNet
-from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
+from videoattr.models.synthetic import SyntheticNet, VideoMAEClassifier
+from videoattr.synthetic import CLASSES, SyntheticClips, World, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
 CLIPS = videoattr.ASSETS / "synthetic" / "clips"
 # The trained models of the world: config name -> (network class, committed checkpoint, Grad-CAM layer).
-TRAINED = {"synthetic": (SyntheticNet, "model.pt", "layer4"), "synthetic_mvit": (MViT, "mvit.pt", None)}
+TRAINED = {
+    "synthetic": (SyntheticNet, "model.pt", "layer4"),
+    "synthetic_mvit": (MViT, "mvit.pt", None),
+    "synthetic_vit": (VideoMAEClassifier, "vit/model.safetensors", "model.videomae.encoder.layer.3"),
+}
 
 
 @pytest.fixture(scope="module", params=list(TRAINED))
 def model(request):
     net, spec = load_model(OmegaConf.load(ROOT / "conf" / "model" / f"{request.param}.yaml"))
     return net, spec
+
+
+def model_input(frames: np.ndarray, spec) -> torch.Tensor:
+    """uint8 T x H x W x 3 frames as the model takes them (resized for the ViT, normalised), as the dataset does."""
+    return preprocess(torch.from_numpy(frames), spec)[0]
 
 
 def predict(net, clips: torch.Tensor) -> torch.Tensor:
@@ -87,37 +97,39 @@ def test_shipped_clips_decode_with_masks_and_are_classified(model):
         mask = np.load(video.with_suffix(".npz"))["mask"]
         assert frames.shape == (16, 112, 112, 3) and mask.shape == (16, 112, 112) and mask.dtype == np.uint8
         assert np.array_equal((frames == TARGET_COLOUR).all(-1), mask.astype(bool))
-        clips.append(normalise(frames))
+        clips.append(model_input(frames, spec))
         labels.append(CLASSES.index(video.name.split("-")[0]))
     assert predict(net, torch.stack(clips)).tolist() == labels
 
 
 @pytest.fixture(scope="module")
-def fresh_clips() -> tuple[torch.Tensor, torch.Tensor]:
-    """100 fresh clips and their labels (drawn once for every model)."""
-    fresh = SyntheticClips(100, seed=12345)
-    items = [fresh[i] for i in range(len(fresh))]
-    return torch.stack([item["clip"] for item in items]), torch.tensor([item["target"] for item in items])
+def fresh_clips() -> tuple[list[np.ndarray], torch.Tensor]:
+    """The frames of 100 fresh clips and their labels (drawn once for every model)."""
+    clips = [render_clip(np.random.default_rng([12345, i]), i % len(CLASSES)) for i in range(100)]
+    return [frames for frames, _, _ in clips], torch.tensor([label for _, _, label in clips])
 
 
 def test_model_is_small_and_accurate_on_fresh_clips(model, fresh_clips):
     net, spec = model
     kind, checkpoint, _ = TRAINED[spec.name]
-    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 100_000
+    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 200_000
     assert (videoattr.ASSETS / "synthetic" / checkpoint).stat().st_size < 1_000_000
-    clips, targets = fresh_clips
+    frames, targets = fresh_clips
+    clips = torch.stack([model_input(f, spec) for f in frames])
     assert (predict(net, clips) == targets).float().mean() >= 0.99
 
 
-def evidence_free(clip: torch.Tensor, removed: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The clip fully blurred (sigma 20 per frame, the pyramid's level 0), fully faded, and ``removed``."""
+def evidence_free(frames: np.ndarray, removed: np.ndarray, spec) -> dict[str, torch.Tensor]:
+    """The clip as the model takes it fully blurred (sigma 20 per frame, the pyramid's level 0), fully faded, and
+    ``removed``."""
+    clip = model_input(frames, spec)
     blurred = torch.stack([gaussian_blur(clip[:, t], 20.0) for t in range(clip.shape[1])], dim=1)
-    return {"blurred": blurred, "faded": torch.zeros_like(clip), "removed": removed}
+    return {"blurred": blurred, "faded": torch.zeros_like(clip), "removed": model_input(removed, spec)}
 
 
 @pytest.fixture(scope="module")
-def evidence_free_cases() -> list[dict[str, torch.Tensor]]:
-    """The shipped clips and 12 fresh ones, each fully blurred, fully faded and without its disk."""
+def evidence_free_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """The frames of the shipped clips and of 12 fresh ones, each with and without its disk."""
     shipped = sorted(CLIPS.glob("*.mp4"))
     cases = []
     for video in shipped:  # written by make_synthetic_clips.py from (seed 100, label, i)
@@ -126,33 +138,34 @@ def evidence_free_cases() -> list[dict[str, torch.Tensor]]:
         removed, _, _ = render_clip(
             np.random.default_rng([100, CLASSES.index(name), i]), CLASSES.index(name), with_target=False
         )
-        cases.append(evidence_free(normalise(frames), normalise(removed)))
+        cases.append((frames, removed))
     for i in range(12):
         rng = np.random.default_rng([98, i])
         state = rng.bit_generator.state
         frames, _, label = render_clip(rng, i % 4)
         rng.bit_generator.state = state
         removed, _, _ = render_clip(rng, label, with_target=False)
-        cases.append(evidence_free(normalise(frames), normalise(removed)))
+        cases.append((frames, removed))
     return cases
 
 
 def test_model_has_no_default_class(model, evidence_free_cases):
     """A clip without visible evidence belongs to no class: every class probability <= 0.35 (of 4)."""
-    net, _ = model
+    net, spec = model
+    cases = [evidence_free(frames, removed, spec) for frames, removed in evidence_free_cases]
     for kind in ("blurred", "faded", "removed"):
         with torch.no_grad():
-            probs = net(torch.stack([case[kind] for case in evidence_free_cases])).softmax(dim=1)
+            probs = net(torch.stack([case[kind] for case in cases])).softmax(dim=1)
         assert probs.max() <= 0.35, (kind, probs.max().item())
 
 
 def test_ground_truth_map_is_more_faithful_than_a_wrong_one(model):
-    net, _ = model
+    net, spec = model
     frames, mask, label = render_clip(np.random.default_rng(5), 1)
-    gt = torch.from_numpy(mask).float()
-    wrong = gt.roll(56, dims=2)
+    gt = resize_crop_mask(torch.from_numpy(mask).float(), spec.resize, spec.crop)
+    wrong = gt.roll(gt.shape[2] // 2, dims=2)
     kwargs = {"groups": ["faithfulness"], "steps": 8, "baseline": "zero"}
-    right_row = clip_metrics(net, normalise(frames), label, gt, **kwargs)
-    wrong_row = clip_metrics(net, normalise(frames), label, wrong, **kwargs)
+    right_row = clip_metrics(net, model_input(frames, spec), label, gt, **kwargs)
+    wrong_row = clip_metrics(net, model_input(frames, spec), label, wrong, **kwargs)
     assert right_row["deletion_auc"] < wrong_row["deletion_auc"]
     assert right_row["insertion_auc"] > wrong_row["insertion_auc"]
