@@ -48,6 +48,7 @@ from videoattr.synthetic.generator import DIRECTIONS
 KINDS = ("clip", "clip", "removed", "clip", "clip", "blurred", "clip", "clip", "faded")
 NO_EVIDENCE = ("blurred", "faded", "removed")
 MAX_BLUR = 20.0
+WORLD = World()
 SHIPPED_SEED, SHIPPED_PER_CLASS = 100, 2
 MIN_ACCURACY, MAX_PROBABILITY = 0.99, 0.35
 PRINT_EVERY = 25
@@ -85,9 +86,10 @@ class Arch:
     steps: int
     lr: float
     out: Path
-    size: int = World().size
+    size: int = WORLD.size
     save: Callable[[nn.Module, Path], None] = save_state_dict
     reuse: int = 1  # training items per rendered clip: the clip, then reuse - 1 of its symmetric versions
+    curriculum: float = 1.0  # the disk's radius on the first clip, x the world's, falling to 1 x at half the steps
 
 
 ASSETS = Path("videoattr/assets/synthetic")
@@ -98,10 +100,12 @@ ARCHS = {
 }
 
 
-def clip_of_kind(rng: np.random.Generator, label: int, kind: str, size: int = World().size) -> torch.Tensor:
-    """A normalised 3 x T x ``size`` x ``size`` clip (resized as the dataset resizes frames): the clip itself
-    or one of its evidence-free versions."""
-    frames, _, _ = render_clip(rng, label, with_target=kind != "removed")
+def clip_of_kind(
+    rng: np.random.Generator, label: int, kind: str, size: int = WORLD.size, world: World = WORLD
+) -> torch.Tensor:
+    """A normalised 3 x T x ``size`` x ``size`` clip of ``world`` (resized as the dataset resizes frames): the
+    clip itself or one of its evidence-free versions."""
+    frames, _, _ = render_clip(rng, label, world, with_target=kind != "removed")
     clip = normalise(resize_crop(torch.from_numpy(frames), (size, size), (size, size)).numpy())
     if kind == "blurred":
         return blur(clip, MAX_BLUR)
@@ -128,10 +132,11 @@ def symmetric(clip: torch.Tensor, label: int, symmetry: tuple[bool, ...]) -> tup
 class TrainingClips(Dataset):
     """Item ``i`` of ``seed`` at ``size``: ``clip`` and ``target``, a probability vector over the classes
     (one-hot for a clip with evidence, uniform for one without). Every ``reuse`` items share one rendered
-    clip (clip ``i // reuse`` of ``seed``): itself, then symmetric versions of it."""
+    clip (clip ``i // reuse`` of ``seed``): itself, then symmetric versions of it. The disk of the first clip
+    is ``curriculum`` x the world's radius, falling linearly to 1 x at half the items."""
 
-    def __init__(self, length: int, seed: int, size: int, reuse: int = 1):
-        self.length, self.seed, self.size, self.reuse = length, seed, size, reuse
+    def __init__(self, length: int, seed: int, size: int, reuse: int = 1, curriculum: float = 1.0):
+        self.length, self.seed, self.size, self.reuse, self.curriculum = length, seed, size, reuse, curriculum
         self.rendered: tuple[int, torch.Tensor] | None = None  # the last (clip index, clip): items come in order
 
     def __len__(self) -> int:
@@ -142,7 +147,8 @@ class TrainingClips(Dataset):
         kind = KINDS[base % len(KINDS)]
         label = (base // len(KINDS) + base) % len(CLASSES)
         if self.rendered is None or self.rendered[0] != base:
-            self.rendered = base, clip_of_kind(np.random.default_rng([self.seed, base]), label, kind, self.size)
+            rng = np.random.default_rng([self.seed, base])
+            self.rendered = base, clip_of_kind(rng, label, kind, self.size, self.world(base * self.reuse))
         clip = self.rendered[1]
         if variant:
             clip, label = symmetric(clip, label, SYMMETRIES[1 + (base + variant - 1) % (len(SYMMETRIES) - 1)])
@@ -152,6 +158,11 @@ class TrainingClips(Dataset):
             else F.one_hot(torch.tensor(label), len(CLASSES)).float()
         )
         return {"clip": clip, "target": target}
+
+    def world(self, i: int) -> World:
+        """The world of item ``i``: its disk enlarged by the curriculum."""
+        scale = 1 + (self.curriculum - 1) * max(0.0, 1 - 2 * i / self.length)
+        return World(target_radius=tuple(scale * r for r in WORLD.target_radius))
 
 
 class Classifier(pl.LightningModule):
@@ -218,19 +229,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help=by_arch("steps"))
     parser.add_argument("--batch-size", type=int, default=18)
     parser.add_argument("--lr", type=float, help=by_arch("lr"))
+    parser.add_argument("--curriculum", type=float, help=by_arch("curriculum"))
     parser.add_argument("--held-out", type=int, default=200)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--out", type=Path, help=by_arch("out"))
     args = parser.parse_args()
     arch = ARCHS[args.arch]
-    for key in ("steps", "lr", "out"):
+    for key in ("steps", "lr", "out", "curriculum"):
         if getattr(args, key) is None:
             setattr(args, key, getattr(arch, key))
 
     pl.seed_everything(args.seed)
     model = Classifier(arch.make(len(CLASSES)), args.lr, args.steps)
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False)
-    train = TrainingClips(args.steps * args.batch_size, seed=args.seed, size=arch.size, reuse=arch.reuse)
+    train = TrainingClips(args.steps * args.batch_size, args.seed, arch.size, arch.reuse, args.curriculum)
     trainer.fit(model, DataLoader(train, args.batch_size, num_workers=args.workers))
 
     ok = True
