@@ -1,3 +1,5 @@
+import json
+
 import decord
 import numpy as np
 import pytest
@@ -7,32 +9,23 @@ from torchvision.models.video import MViT
 
 import videoattr
 from benchmarks.reference import gaussian_blur
+from builders.train_synthetic import SYMMETRIES, save_pretrained, symmetric
 from helpers import ROOT
-from videoattr.data.transforms import preprocess, resize_crop_mask
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
-from videoattr.models.synthetic import SyntheticNet, VideoMAEClassifier
-from videoattr.synthetic import CLASSES, SyntheticClips, World, render_clip, save_clip
+from videoattr.models.synthetic import SyntheticNet, synthetic_vit
+from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
 CLIPS = videoattr.ASSETS / "synthetic" / "clips"
 # The trained models of the world: config name -> (network class, committed checkpoint, Grad-CAM layer).
-TRAINED = {
-    "synthetic": (SyntheticNet, "model.pt", "layer4"),
-    "synthetic_mvit": (MViT, "mvit.pt", None),
-    "synthetic_vit": (VideoMAEClassifier, "vit/model.safetensors", "model.videomae.encoder.layer.3"),
-}
+TRAINED = {"synthetic": (SyntheticNet, "model.pt", "layer4"), "synthetic_mvit": (MViT, "mvit.pt", None)}
 
 
 @pytest.fixture(scope="module", params=list(TRAINED))
 def model(request):
     net, spec = load_model(OmegaConf.load(ROOT / "conf" / "model" / f"{request.param}.yaml"))
     return net, spec
-
-
-def model_input(frames: np.ndarray, spec) -> torch.Tensor:
-    """uint8 T x H x W x 3 frames as the model takes them (resized for the ViT, normalised), as the dataset does."""
-    return preprocess(torch.from_numpy(frames), spec)[0]
 
 
 def predict(net, clips: torch.Tensor) -> torch.Tensor:
@@ -46,6 +39,13 @@ def test_same_seed_same_clip_and_labels_cycle():
     assert all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2]))
     assert not np.array_equal(a[0], render_clip(np.random.default_rng(8), 2)[0])
     assert [SyntheticClips(8, seed=0)[i]["target"] for i in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
+
+
+def disk_motion(mask: np.ndarray) -> np.ndarray:
+    """The disk's mean motion per frame (rows, columns) in a T x H x W mask, from its first to its last frame."""
+    present = np.flatnonzero(mask.any((1, 2)))
+    first, last = (np.argwhere(mask[t]).mean(0) for t in present[[0, -1]])
+    return (last - first) / (len(present) - 1)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -62,8 +62,7 @@ def test_ground_truth_is_exactly_the_target_pixels(seed):
     present = np.flatnonzero(mask.any((1, 2)))
     assert world.min_present <= len(present) <= world.max_present
     assert np.array_equal(present, np.arange(present[0], present[-1] + 1))
-    first, last = (np.argwhere(mask[t]).mean(0) for t in present[[0, -1]])
-    motion = (last - first) / (len(present) - 1)
+    motion = disk_motion(mask)
     direction = np.array(DIRECTIONS[CLASSES[label]])
     assert motion @ direction >= world.target_speed[0] - 0.5
     assert abs(motion @ direction[::-1]) < 0.5
@@ -97,39 +96,37 @@ def test_shipped_clips_decode_with_masks_and_are_classified(model):
         mask = np.load(video.with_suffix(".npz"))["mask"]
         assert frames.shape == (16, 112, 112, 3) and mask.shape == (16, 112, 112) and mask.dtype == np.uint8
         assert np.array_equal((frames == TARGET_COLOUR).all(-1), mask.astype(bool))
-        clips.append(model_input(frames, spec))
+        clips.append(normalise(frames))
         labels.append(CLASSES.index(video.name.split("-")[0]))
     assert predict(net, torch.stack(clips)).tolist() == labels
 
 
 @pytest.fixture(scope="module")
-def fresh_clips() -> tuple[list[np.ndarray], torch.Tensor]:
-    """The frames of 100 fresh clips and their labels (drawn once for every model)."""
-    clips = [render_clip(np.random.default_rng([12345, i]), i % len(CLASSES)) for i in range(100)]
-    return [frames for frames, _, _ in clips], torch.tensor([label for _, _, label in clips])
+def fresh_clips() -> tuple[torch.Tensor, torch.Tensor]:
+    """100 fresh clips and their labels (drawn once for every model)."""
+    fresh = SyntheticClips(100, seed=12345)
+    items = [fresh[i] for i in range(len(fresh))]
+    return torch.stack([item["clip"] for item in items]), torch.tensor([item["target"] for item in items])
 
 
 def test_model_is_small_and_accurate_on_fresh_clips(model, fresh_clips):
     net, spec = model
     kind, checkpoint, _ = TRAINED[spec.name]
-    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 200_000
+    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 100_000
     assert (videoattr.ASSETS / "synthetic" / checkpoint).stat().st_size < 1_000_000
-    frames, targets = fresh_clips
-    clips = torch.stack([model_input(f, spec) for f in frames])
+    clips, targets = fresh_clips
     assert (predict(net, clips) == targets).float().mean() >= 0.99
 
 
-def evidence_free(frames: np.ndarray, removed: np.ndarray, spec) -> dict[str, torch.Tensor]:
-    """The clip as the model takes it fully blurred (sigma 20 per frame, the pyramid's level 0), fully faded, and
-    ``removed``."""
-    clip = model_input(frames, spec)
+def evidence_free(clip: torch.Tensor, removed: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The clip fully blurred (sigma 20 per frame, the pyramid's level 0), fully faded, and ``removed``."""
     blurred = torch.stack([gaussian_blur(clip[:, t], 20.0) for t in range(clip.shape[1])], dim=1)
-    return {"blurred": blurred, "faded": torch.zeros_like(clip), "removed": model_input(removed, spec)}
+    return {"blurred": blurred, "faded": torch.zeros_like(clip), "removed": removed}
 
 
 @pytest.fixture(scope="module")
-def evidence_free_cases() -> list[tuple[np.ndarray, np.ndarray]]:
-    """The frames of the shipped clips and of 12 fresh ones, each with and without its disk."""
+def evidence_free_cases() -> list[dict[str, torch.Tensor]]:
+    """The shipped clips and 12 fresh ones, each fully blurred, fully faded and without its disk."""
     shipped = sorted(CLIPS.glob("*.mp4"))
     cases = []
     for video in shipped:  # written by make_synthetic_clips.py from (seed 100, label, i)
@@ -138,34 +135,64 @@ def evidence_free_cases() -> list[tuple[np.ndarray, np.ndarray]]:
         removed, _, _ = render_clip(
             np.random.default_rng([100, CLASSES.index(name), i]), CLASSES.index(name), with_target=False
         )
-        cases.append((frames, removed))
+        cases.append(evidence_free(normalise(frames), normalise(removed)))
     for i in range(12):
         rng = np.random.default_rng([98, i])
         state = rng.bit_generator.state
         frames, _, label = render_clip(rng, i % 4)
         rng.bit_generator.state = state
         removed, _, _ = render_clip(rng, label, with_target=False)
-        cases.append((frames, removed))
+        cases.append(evidence_free(normalise(frames), normalise(removed)))
     return cases
 
 
 def test_model_has_no_default_class(model, evidence_free_cases):
     """A clip without visible evidence belongs to no class: every class probability <= 0.35 (of 4)."""
-    net, spec = model
-    cases = [evidence_free(frames, removed, spec) for frames, removed in evidence_free_cases]
+    net, _ = model
     for kind in ("blurred", "faded", "removed"):
         with torch.no_grad():
-            probs = net(torch.stack([case[kind] for case in cases])).softmax(dim=1)
+            probs = net(torch.stack([case[kind] for case in evidence_free_cases])).softmax(dim=1)
         assert probs.max() <= 0.35, (kind, probs.max().item())
 
 
 def test_ground_truth_map_is_more_faithful_than_a_wrong_one(model):
-    net, spec = model
+    net, _ = model
     frames, mask, label = render_clip(np.random.default_rng(5), 1)
-    gt = resize_crop_mask(torch.from_numpy(mask).float(), spec.resize, spec.crop)
-    wrong = gt.roll(gt.shape[2] // 2, dims=2)
+    gt = torch.from_numpy(mask).float()
+    wrong = gt.roll(56, dims=2)
     kwargs = {"groups": ["faithfulness"], "steps": 8, "baseline": "zero"}
-    right_row = clip_metrics(net, model_input(frames, spec), label, gt, **kwargs)
-    wrong_row = clip_metrics(net, model_input(frames, spec), label, wrong, **kwargs)
+    right_row = clip_metrics(net, normalise(frames), label, gt, **kwargs)
+    wrong_row = clip_metrics(net, normalise(frames), label, wrong, **kwargs)
     assert right_row["deletion_auc"] < wrong_row["deletion_auc"]
     assert right_row["insertion_auc"] > wrong_row["insertion_auc"]
+
+
+@pytest.mark.parametrize("label", range(len(CLASSES)))
+def test_symmetric_training_clips_keep_the_label_the_disk_shows(label):
+    """train_synthetic's symmetric versions of a clip: the disk moves the way their new label says."""
+    _, mask, _ = render_clip(np.random.default_rng([7, label]), label)
+    labels = set()
+    for symmetry in SYMMETRIES:
+        moved, new_label = symmetric(torch.from_numpy(mask)[None], label, symmetry)
+        assert disk_motion(moved[0].numpy()) @ np.array(DIRECTIONS[CLASSES[new_label]]) >= World().target_speed[0] - 0.5
+        labels.add(new_label)
+    assert labels == set(range(len(CLASSES)))
+
+
+def test_vit_folder_loads_through_its_config(tmp_path):
+    """A ViT written as train_synthetic writes it loads through conf/model/synthetic_vit.yaml with the same
+    outputs, and its preprocessor_config.json and class names agree with the config."""
+    torch.manual_seed(0)
+    net = synthetic_vit().eval()
+    save_pretrained(net, tmp_path)
+    cfg = OmegaConf.load(ROOT / "conf" / "model" / "synthetic_vit.yaml")
+    cfg.checkpoint = str(tmp_path)
+    loaded, spec = load_model(cfg)
+    clip = torch.randn(2, 3, spec.num_frames, *spec.crop)
+    with torch.no_grad():
+        assert torch.allclose(loaded(clip), net(clip), atol=1e-6)
+    processor = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert [processor["crop_size"]["height"], processor["crop_size"]["width"]] == list(spec.crop)
+    assert processor["size"]["shortest_edge"] == min(spec.resize)
+    assert (processor["image_mean"], processor["image_std"]) == (list(spec.mean), list(spec.std))
+    assert loaded.model.config.id2label == dict(enumerate(spec.class_names)) and spec.class_names == list(CLASSES)

@@ -87,8 +87,8 @@ class VideoMAEClassifier(nn.Module):
 def synthetic_vit(num_classes: int = 4) -> VideoMAEClassifier:
     """A four-layer VideoMAE (tubelet tokens, no hierarchy, no class token) for the world at half resolution.
 
-    Input N x 3 x 16 x 56 x 56 (the 112 x 112 frames resized, normalised). Tubelets of 4 x 8 x 8 give
-    4 x 7 x 7 tokens of 64 channels (fixed sinusoidal position embeddings); four pre-norm blocks of 4 heads
+    Input N x 3 x 16 x 56 x 56 (the 112 x 112 frames resized, normalised). Tubelets of 8 x 8 x 8 give
+    2 x 7 x 7 tokens of 64 channels (fixed sinusoidal position embeddings); four pre-norm blocks of 4 heads
     keep them; the mean over tokens gives N x ``num_classes`` logits.
     """
     transformers = _videomae()
@@ -96,7 +96,7 @@ def synthetic_vit(num_classes: int = 4) -> VideoMAEClassifier:
         image_size=56,
         patch_size=8,
         num_frames=16,
-        tubelet_size=4,
+        tubelet_size=8,
         hidden_size=64,
         num_hidden_layers=4,
         num_attention_heads=4,
