@@ -1,3 +1,5 @@
+import json
+
 import decord
 import numpy as np
 import pytest
@@ -7,10 +9,11 @@ from torchvision.models.video import MViT
 
 import videoattr
 from benchmarks.reference import gaussian_blur
+from builders.train_synthetic import SYMMETRIES, save_pretrained, symmetric
 from helpers import ROOT
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
-from videoattr.models.synthetic import SyntheticNet
+from videoattr.models.synthetic import SyntheticNet, synthetic_vit
 from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
@@ -38,6 +41,13 @@ def test_same_seed_same_clip_and_labels_cycle():
     assert [SyntheticClips(8, seed=0)[i]["target"] for i in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
 
 
+def disk_motion(mask: np.ndarray) -> np.ndarray:
+    """The disk's mean motion per frame (rows, columns) in a T x H x W mask, from its first to its last frame."""
+    present = np.flatnonzero(mask.any((1, 2)))
+    first, last = (np.argwhere(mask[t]).mean(0) for t in present[[0, -1]])
+    return (last - first) / (len(present) - 1)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_ground_truth_is_exactly_the_target_pixels(seed):
     world = World()
@@ -52,8 +62,7 @@ def test_ground_truth_is_exactly_the_target_pixels(seed):
     present = np.flatnonzero(mask.any((1, 2)))
     assert world.min_present <= len(present) <= world.max_present
     assert np.array_equal(present, np.arange(present[0], present[-1] + 1))
-    first, last = (np.argwhere(mask[t]).mean(0) for t in present[[0, -1]])
-    motion = (last - first) / (len(present) - 1)
+    motion = disk_motion(mask)
     direction = np.array(DIRECTIONS[CLASSES[label]])
     assert motion @ direction >= world.target_speed[0] - 0.5
     assert abs(motion @ direction[::-1]) < 0.5
@@ -156,3 +165,34 @@ def test_ground_truth_map_is_more_faithful_than_a_wrong_one(model):
     wrong_row = clip_metrics(net, normalise(frames), label, wrong, **kwargs)
     assert right_row["deletion_auc"] < wrong_row["deletion_auc"]
     assert right_row["insertion_auc"] > wrong_row["insertion_auc"]
+
+
+@pytest.mark.parametrize("label", range(len(CLASSES)))
+def test_symmetric_training_clips_keep_the_label_the_disk_shows(label):
+    """train_synthetic's symmetric versions of a clip: the disk moves the way their new label says."""
+    _, mask, _ = render_clip(np.random.default_rng([7, label]), label)
+    labels = set()
+    for symmetry in SYMMETRIES:
+        moved, new_label = symmetric(torch.from_numpy(mask)[None], label, symmetry)
+        assert disk_motion(moved[0].numpy()) @ np.array(DIRECTIONS[CLASSES[new_label]]) >= World().target_speed[0] - 0.5
+        labels.add(new_label)
+    assert labels == set(range(len(CLASSES)))
+
+
+def test_vit_folder_loads_through_model_hf(tmp_path):
+    """A ViT written as train_synthetic writes it loads through model=hf with the same outputs, its input size,
+    normalisation and class names read from the folder."""
+    torch.manual_seed(0)
+    net = synthetic_vit().eval()
+    save_pretrained(net, tmp_path)
+    cfg = OmegaConf.load(ROOT / "conf" / "model" / "hf.yaml")
+    cfg.name = str(tmp_path)
+    loaded, spec = load_model(cfg)
+    clip = torch.randn(2, 3, spec.num_frames, *spec.crop)
+    with torch.no_grad():
+        assert torch.allclose(loaded(clip), net(clip), atol=1e-6)
+    processor = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert [processor["crop_size"]["height"], processor["crop_size"]["width"]] == list(spec.crop)
+    assert processor["size"]["shortest_edge"] == min(spec.resize)
+    assert (processor["image_mean"], processor["image_std"]) == (list(spec.mean), list(spec.std))
+    assert loaded.model.config.id2label == dict(enumerate(spec.class_names)) and spec.class_names == list(CLASSES)

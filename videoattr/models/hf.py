@@ -258,12 +258,13 @@ def eager_attention(hf_model: nn.Module) -> Iterator[nn.Module]:
 # ------------------------------------------------------------------------------------------------ loading
 
 
-def _transformers():
+def require_transformers():
+    """The ``transformers`` module, or a one-line error saying how to install it."""
     try:
         import transformers
     except ImportError as err:
         raise VideoAttrError(
-            "model=hf needs the transformers package, which is not installed: pip install 'videoattr[hf]'."
+            "Hugging Face models (model=hf) need the transformers package, which is not installed: pip install 'videoattr[hf]'."
         ) from err
     return transformers
 
@@ -272,7 +273,7 @@ def build(name: str) -> HFVideoClassifier:
     """Load the video classifier ``name`` (a hub id or a folder saved with ``save_pretrained``) and its
     processor (None if it has none), offline when the files are there; ``VIDEOATTR_OFFLINE=1`` (or
     ``HF_HUB_OFFLINE=1``) forbids downloading them."""
-    transformers = _transformers()
+    transformers = require_transformers()
     offline = os.environ.get(OFFLINE_ENV) == "1"
     if _is_folder(name) and not (Path(name).expanduser() / "config.json").is_file():
         raise VideoAttrError(_missing(name, "no config.json"))

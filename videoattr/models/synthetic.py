@@ -1,4 +1,5 @@
-"""The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN and an MViT."""
+"""The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN, an MViT and a
+VideoMAE-style ViT."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torchvision.models.video.mvit import MSBlockConfig
 
 from videoattr.errors import VideoAttrError
 from videoattr.models.checkpoints import load_weights
+from videoattr.models.hf import HFVideoClassifier, require_transformers
 
 
 def _block(cin: int, cout: int, stride: tuple[int, int, int]) -> nn.Sequential:
@@ -61,6 +63,29 @@ def synthetic_mvit(num_classes: int = 4) -> MViT:
         dropout=0.0,
         num_classes=num_classes,
     )
+
+
+def synthetic_vit(num_classes: int = 4) -> HFVideoClassifier:
+    """A four-layer VideoMAE (tubelet tokens, no hierarchy, no class token) for the world at half resolution.
+
+    Input N x 3 x 16 x 56 x 56 (the 112 x 112 frames resized, normalised). Tubelets of 8 x 8 x 8 give
+    2 x 7 x 7 tokens of 64 channels (fixed sinusoidal position embeddings); four pre-norm blocks of 4 heads
+    keep them; the mean over tokens gives N x ``num_classes`` logits.
+    """
+    transformers = require_transformers()
+    config = transformers.VideoMAEConfig(
+        image_size=56,
+        patch_size=8,
+        num_frames=16,
+        tubelet_size=8,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        use_mean_pooling=True,
+        num_labels=num_classes,
+    )
+    return HFVideoClassifier(transformers.VideoMAEForVideoClassification(config))
 
 
 def _fill(net: nn.Module, checkpoint: str | None, name: str, script: str) -> nn.Module:
