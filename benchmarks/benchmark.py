@@ -62,6 +62,7 @@ from videoattr.terminal import set_verbose
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = [
     "iterations",
+    "objective_met",  # the share of a perturbation method's masks that met their objective (fit diagnostics)
     "pointing_game",
     "energy_in_mask",
     "mass_in_evidence_frames",
@@ -207,6 +208,8 @@ def table(results: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     results = results[(results["job"] != COMBINED) | (results["map"] == "combined")]
     results.loc[results["map"] == "combined", "method"] += " (areas combined)"
     results["area"] = results["area"].fillna(-1.0)
+    if "objective_met" in results:  # True / False / empty in results.csv
+        results["objective_met"] = results["objective_met"].astype(float)
     keys = ["method", "area"]
     columns = [c for c in COLUMNS + COST if c in results]
     grouped = results.groupby(keys)

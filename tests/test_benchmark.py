@@ -1,5 +1,7 @@
 """A short run of the ground-truth benchmark script: our methods, the literal reference, STEP's combined map."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,6 +132,21 @@ def test_table_puts_each_methods_cost_beside_its_scores_and_a_row_per_grad_cam_w
         "| method | area | clips | pointing_game | energy_in_mask | forward_passes | backward_passes | seconds |"
     )
     assert lines[4] == "| rise |  | 2 | 0.75 ± 0.25 | 0.1 ± 0 | 500 | 0 | 3 |"
+
+
+def test_the_table_gives_the_share_of_masks_that_met_their_objective():
+    from benchmarks.benchmark import markdown, table, table_order
+
+    csv = "job,method,clip,area,map,objective_met,pointing_game,energy_in_mask\n" + "\n".join(
+        [
+            "fit,3d_ep_fast,a,0.02,single,True,1,0.1",
+            "fit,3d_ep_fast,b,0.02,single,False,0.5,0.1",
+            "grad,grad,a,,single,,1,0.2",
+        ]
+    )
+    summary = table(pd.read_csv(io.StringIO(csv)), table_order()).set_index("method")
+    assert summary.loc["3d_ep_fast", "objective_met"] == 0.5 and np.isnan(summary.loc["grad", "objective_met"])
+    assert "| 3d_ep_fast | 0.02 | 2 | 0.5 | 0.75 ± 0.25 |" in markdown(table(pd.read_csv(io.StringIO(csv)), []))
 
 
 @pytest.mark.slow

@@ -43,7 +43,8 @@ from videoattr.methods import PERTURBATION_METHODS, get_method
 from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.diagnostics import advice
 from videoattr.methods.perturbation.fit import check_trainer
-from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
+from videoattr.methods.perturbation.kind import model_kind
+from videoattr.methods.perturbation.options import MODEL_SETTINGS, PerturbationOptions, check_areas
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write, config_hash
 from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
@@ -64,8 +65,8 @@ def areas_of(cfg: DictConfig) -> list[float]:
     return check_areas(OmegaConf.to_container(cfg.area) if isinstance(cfg.area, ListConfig) else cfg.area)
 
 
-def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
-    """The method's config keys, completed with what the model spec and the run know."""
+def method_options(cfg: DictConfig, net, spec, areas: list[float], logger) -> dict:
+    """The method's config keys, completed with what the model (its class and spec) and the run know."""
     fn = get_method(cfg.method.name)
     options = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
     accepted = inspect.signature(fn).parameters
@@ -77,6 +78,8 @@ def method_options(cfg: DictConfig, spec, areas: list[float], logger) -> dict:
     }
     if cfg.method.name in PERTURBATION_METHODS:
         known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
+        # variant and perturbation left null: the model's own, by class (as the fit would resolve them)
+        options.update({k: v for k, v in MODEL_SETTINGS[model_kind(net)].items() if options.get(k) is None})
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value
@@ -120,15 +123,15 @@ def check_target_name(target, class_names: list[str] | None) -> None:
         raise unknown_target(target)
 
 
-def baseline_settings(cfg: DictConfig) -> dict:
+def baseline_settings(method: str, options: dict) -> dict:
     """How prob_baseline perturbs a clip: the perturbation method's own ``perturbation`` and
-    ``max_blur``, for any other method the default blur (sigma 20)."""
-    defaults = PerturbationOptions()
-    if cfg.method.name not in PERTURBATION_METHODS:
-        return {"perturbation": defaults.perturbation, "max_blur": defaults.max_blur}
+    ``max_blur`` (its ``method_options``), for any other method the paper's blur (sigma 20)."""
+    defaults = {**MODEL_SETTINGS["paper"], "max_blur": PerturbationOptions().max_blur}
+    if method not in PERTURBATION_METHODS:
+        return {"perturbation": defaults["perturbation"], "max_blur": defaults["max_blur"]}
     return {
-        "perturbation": cfg.method.get("perturbation", defaults.perturbation),
-        "max_blur": float(cfg.method.get("max_blur", defaults.max_blur)),
+        "perturbation": options.get("perturbation") or defaults["perturbation"],
+        "max_blur": float(options.get("max_blur", defaults["max_blur"])),
     }
 
 
@@ -148,10 +151,10 @@ class Job:
         self.class_names = self.spec.class_names or getattr(self.dataset, "class_names", None)
         check_target_name(cfg.target, self.class_names)
         self.tracker = Tracker(cfg, run_dir)
-        self.options = method_options(cfg, self.spec, self.areas, self.tracker.fit_logger)
+        self.options = method_options(cfg, self.net, self.spec, self.areas, self.tracker.fit_logger)
         if self.method == "grad_cam":
             check_gradcam_layer(self.net, self.spec.name, self.options.get("layer"))
-        self.baseline = baseline_settings(cfg)
+        self.baseline = baseline_settings(self.method, self.options)
         self.store = RunStore(run_dir, config_hash(cfg))
         self.check = randomisation_check(cfg, run_dir, self.options, self.areas, self.store.config_hash)
         self.errors: list[dict] = []
@@ -430,7 +433,7 @@ class Job:
                             advice(row, self._variant()))  # fmt: skip
 
     def _variant(self) -> str:
-        return self.cfg.method.get("variant", "preserve")
+        return self.options.get("variant") or "preserve"
 
     def _write_figures(self, clip: ClipResult) -> list[Path]:
         """The clip's PNG figure and GIF animation; returns their paths."""

@@ -24,6 +24,7 @@ from videoattr.methods import Explanation
 from videoattr.methods.perturbation.combine import combine_masks
 from videoattr.methods.perturbation.diagnostics import diagnose
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
+from videoattr.methods.perturbation.kind import model_kind
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
 from videoattr.methods.perturbation.options import check_areas, check_combine, resolve_options
 
@@ -129,7 +130,8 @@ def fit_masks(
     method: '2d_ep', '3d_ep' or 'step' (its defaults); inputs: N x 3 x T x H x W normalised clips;
     target: N class indices; areas: A fractions; trainer: Lightning Trainer arguments (None: a quiet
     trainer on the clips' device); logger, callbacks: handed to the Trainer; options: the keys of
-    ``PerturbationOptions`` (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit).
+    ``PerturbationOptions`` (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit; ``variant``
+    and ``perturbation`` left None: the model's own, ``kind.model_kind``).
     Returns maps N x A x T x H x W (the final masks, in [0, 1]) with extras ``prob_preserved`` and
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
     ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
@@ -140,7 +142,7 @@ def fit_masks(
     with ``combine='sum'`` (2 or more areas) also ``combined`` (N x 1 x T x H x W: ``combine_masks`` of
     the maps with ``combine_sigma``).
     """
-    opts = resolve_options(method, options)
+    opts = resolve_options(method, options, model_kind(model))
     areas = check_areas(areas)
     check_combine(opts.combine, areas)
     module = PerturbationFit(model, inputs, target, areas, opts)

@@ -25,9 +25,11 @@ class PerturbationOptions:
 
     iterations: int = 2000
     # preserve: the mask keeps the evidence sharp; delete: the mask removes it; dual: both rewards.
-    variant: str = "preserve"
+    # None: the model's own (MODEL_SETTINGS: preserve, delete for a model with attention layers).
+    variant: str | None = None
     # blur: a Gaussian pyramid per frame; fade: towards 0 (the mean colour after normalisation).
-    perturbation: str = "blur"
+    # None: the model's own (blur, fade for a model with attention layers).
+    perturbation: str | None = None
     levels: int = 8
     max_blur: float = 20.0
     grid_step: int = 7
@@ -70,8 +72,12 @@ class PerturbationOptions:
         """Raise ``ConfigValueError`` (naming the key and what it accepts) for a value out of range."""
         for key, ok, accepted in (
             ("iterations", integer(self.iterations, 1), "use an integer >= 1 (the paper: 2000)"),
-            ("variant", self.variant in VARIANTS, f"use one of {', '.join(VARIANTS)}"),
-            ("perturbation", self.perturbation in PERTURBATIONS, f"use one of {', '.join(PERTURBATIONS)}"),
+            ("variant", self.variant in (None, *VARIANTS), f"use one of {', '.join(VARIANTS)}, or null"),
+            (
+                "perturbation",
+                self.perturbation in (None, *PERTURBATIONS),
+                f"use one of {', '.join(PERTURBATIONS)}, or null",
+            ),
             ("levels", integer(self.levels, 2), "use an integer >= 2 (the paper: 8)"),
             ("max_blur", real(self.max_blur) and self.max_blur > 0, "use a number of pixels > 0 (the paper: 20)"),
             ("grid_step", integer(self.grid_step, 1), "use an integer >= 1 (the paper: 7)"),
@@ -161,8 +167,19 @@ DEFAULTS = {
 }
 
 
-def resolve_options(method: str, options: Mapping[str, Any]) -> PerturbationOptions:
-    """The method's defaults updated with ``options`` (config keys), checked."""
+# What a None ``variant`` / ``perturbation`` becomes, per kind of model (``kind.model_kind`` tells it by
+# class). The paper's for a model without attention (a CNN); a model with attention layers is explained by deletion with a fade: on the
+# benchmark's MViT no preserve mask on the evidence keeps the target's lead (docs/benchmark.md, "Perturbation
+# masks on a transformer").
+MODEL_SETTINGS = {
+    "paper": {"variant": "preserve", "perturbation": "blur"},
+    "attention": {"variant": "delete", "perturbation": "fade"},
+}
+
+
+def resolve_options(method: str, options: Mapping[str, Any], kind: str = "paper") -> PerturbationOptions:
+    """The method's defaults updated with ``options`` (config keys), checked; a ``variant`` or
+    ``perturbation`` left None takes ``MODEL_SETTINGS[kind]``'s."""
     fields = {f.name for f in dataclasses.fields(PerturbationOptions)}
     unknown = sorted(set(options) - fields - {"name"})
     if unknown:
@@ -174,7 +191,8 @@ def resolve_options(method: str, options: Mapping[str, Any]) -> PerturbationOpti
         for k, v in options.items()
         if k != "name"
     }
-    return dataclasses.replace(DEFAULTS[method], **values)
+    opts = dataclasses.replace(DEFAULTS[method], **values)
+    return dataclasses.replace(opts, **{k: v for k, v in MODEL_SETTINGS[kind].items() if getattr(opts, k) is None})
 
 
 def check_areas(areas: float | Sequence[float]) -> list[float]:

@@ -1,0 +1,90 @@
+"""A perturbation fit's ``variant`` and ``perturbation`` left null: the paper's (preserve, blur) for a model
+without attention, deletion with a fade for one with attention layers (docs/benchmark.md, "Perturbation
+masks on a transformer"); a value the user gives always wins."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+import videoattr
+from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
+from videoattr.methods.perturbation.kind import model_kind
+from videoattr.methods.perturbation.options import DEFAULTS, resolve_options
+from videoattr.models import load_model
+from videoattr.runner import baseline_settings, method_options
+
+# 8 frames of 32 x 32 (tiny_mvit's input): a 4-pixel grid and sigma 4, one iteration, plain PyTorch.
+SMALL = {"grid_step": 4, "sigma": 4, "iterations": 1, "seed": 0, "compile": False}
+
+
+class SelfAttentionNet(nn.Module):
+    """Patch tokens through one nn.MultiheadAttention, mean-pooled to 3 logits."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Conv3d(3, 8, (2, 8, 8), (2, 8, 8))
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.attention(tokens, tokens, tokens)[0].mean(dim=1))
+
+
+@pytest.mark.parametrize(
+    "build, kind",
+    [(tiny_net, "paper"), (tiny_mvit, "attention"), (tiny_swin3d, "attention"), (SelfAttentionNet, "attention")],
+)
+def test_a_model_with_attention_layers_is_found_by_class(build, kind):
+    assert model_kind(build()) == kind
+
+
+@pytest.mark.parametrize("method", list(DEFAULTS))
+def test_without_attention_every_method_keeps_the_papers_settings(method):
+    paper = dataclasses.replace(DEFAULTS[method], variant="preserve", perturbation="blur")
+    assert resolve_options(method, {}) == resolve_options(method, {}, "paper") == paper
+    assert resolve_options(method, {}, "attention") == dataclasses.replace(paper, variant="delete", perturbation="fade")
+    assert resolve_options(method, {"variant": "dual"}, "attention").variant == "dual"
+
+
+def first_reward(net: nn.Module, **options) -> float:
+    """The weighted reward of a one-iteration 3D-EP fit's first step on a fixed clip (target 1)."""
+    clips = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    net = net.eval().requires_grad_(False)
+    result = videoattr.explain(net, clips, [1], method="3d_ep", areas=[0.1], return_details=True, **SMALL, **options)
+    return float(result.extras["history"]["reward"][0, 0, 0])
+
+
+@pytest.mark.parametrize(
+    "build, own, other",
+    [
+        (tiny_net, {"variant": "preserve", "perturbation": "blur"}, {"variant": "delete", "perturbation": "fade"}),
+        (tiny_mvit, {"variant": "delete", "perturbation": "fade"}, {"variant": "preserve", "perturbation": "blur"}),
+    ],
+)
+def test_a_fit_without_variant_and_perturbation_runs_with_the_models_own(build, own, other):
+    unset = first_reward(build())
+    assert unset == first_reward(build(), **own)
+    assert unset != pytest.approx(first_reward(build(), **other), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "model, overrides, expected",
+    [
+        ("synthetic", [], ("preserve", "blur")),
+        ("synthetic_mvit", [], ("delete", "fade")),
+        ("synthetic_mvit", ["method.variant=preserve"], ("preserve", "fade")),
+        ("synthetic_mvit", ["method.perturbation=blur"], ("delete", "blur")),
+    ],
+)
+def test_the_run_fills_the_models_settings_and_the_users_win(model, overrides, expected):
+    cfg = compose_config([f"model={model}", "method=3d_ep_fast", *overrides])
+    net, spec = load_model(cfg.model)
+    options = method_options(cfg, net, spec, [0.05], None)
+    assert (options["variant"], options["perturbation"]) == expected
+    assert baseline_settings(cfg.method.name, options) == {"perturbation": expected[1], "max_blur": 20.0}
