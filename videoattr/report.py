@@ -11,7 +11,7 @@
 - the comparison grid: one row per clip, one column per job and area (or combined map), each cell
   the same few frames of the clip (those where the maps put most mass) with the map overlaid;
 - per clip: label, target and prediction, the target's probabilities, a table of the metrics of
-  each map, and per job the run's PNG figure, the deletion / insertion curves, the loss curves of a
+  each map, and per job the run's PNG figure, the relevance per frame (when), the deletion / insertion curves, the loss curves of a
   perturbation fit (weighted reward, regulariser, core, target probability per iteration) and the
   GIF animation in a ``<details>`` element;
 - for a sweep, the plots of ``videoattr.sweep.summarize`` (each metric against the area);
@@ -284,6 +284,24 @@ def _loss_figure(history: dict[str, np.ndarray], labels: list[str]) -> str:
     return _figure_uri(fig)
 
 
+def _when_figure(data: dict, labels: list[str]) -> str:
+    """When in the clip each map puts its relevance: the kept fraction of each frame for perturbation
+    masks (``frame_kept``), else the share of the map's mass (``frame_relevance``), one line per map."""
+    key, name = ("frame_kept", "kept fraction") if "frame_kept" in data else ("frame_relevance", "share of mass")
+    fig, ax = plt.subplots(figsize=(6.6, 1.8))
+    t = data[key].shape[1]
+    for label, curve in zip(labels, data[key]):
+        ax.plot(np.arange(t), curve, marker=".", markersize=3, linewidth=1, label=label)
+    ax.set_title(f"when: {name} per frame", fontsize=8)
+    ax.set_xlabel("frame", fontsize=7)
+    ax.set_xticks(np.arange(t))
+    ax.set_ylim(bottom=0)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
+    fig.tight_layout(pad=0.4)
+    return _figure_uri(fig)
+
+
 def _map_labels(data: dict, method: str) -> list[str]:
     """The labels of a clip's maps (its rows' order: the areas, then the combined map)."""
     rows = json.loads(str(data["rows"])) if "rows" in data else []
@@ -423,6 +441,8 @@ def job_block(job: Job, clip: str, data: dict | None, label: JobLabel, map_label
     method = label.method
     png, gif = job.figure(clip, ".png"), job.figure(clip, ".gif")
     plots = []
+    if data is not None and "frame_relevance" in data:
+        plots.append(Picture(_when_figure(data, map_labels), f"{clip}: {method} relevance per frame"))
     if data is not None and "curve_deletion" in data and "curve_insertion" in data:
         curves = list(zip(map_labels, data["curve_deletion"], data["curve_insertion"]))
         plots.append(Picture(_curves_figure(curves), f"{clip}: {method} deletion and insertion curves"))

@@ -47,7 +47,16 @@ from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.options import PerturbationOptions, check_areas
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write
-from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
+from videoattr.results import (
+    ClipResult,
+    clip_arrays,
+    clip_result,
+    figure_curves,
+    figure_rows,
+    figure_title,
+    means,
+    result_rows,
+)
 from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
 from videoattr.terminal import is_verbose, set_verbose
@@ -457,7 +466,8 @@ class Job:
         shown, row_names = figure_rows(clip, self.method)
         title = figure_title(clip, self.spec.name, self.method, self._label_of)
         png, gif = self.store.figure_path(clip.name, ".png"), self.store.figure_path(clip.name, ".gif")
-        atomic_write(png, lambda tmp: save_figure(tmp, clip.frames, shown, row_names, title))
+        curves = figure_curves(clip, self.method)
+        atomic_write(png, lambda tmp: save_figure(tmp, clip.frames, shown, row_names, title, *curves))
         atomic_write(gif, lambda tmp: save_animation(tmp, clip.frames, shown))
         return [png, gif]
 
