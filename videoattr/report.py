@@ -5,6 +5,8 @@
 - what was run: per job the model, data, method, areas, iterations, target, seed, clips done and
   failed, config hash, date and command (from ``.hydra/config.yaml``, ``.hydra/overrides.yaml``,
   ``summary.json``; a sweep's command from ``multirun.yaml``);
+- for a run of long videos cut into windows (``dataset.windows``), per job its ``timelines.csv`` and each
+  video's timeline plot (``videoattr.timeline``);
 - the summary: per job, map and area the mean of every metric over the clips with its standard
   deviation across clips under it (a job with several areas also gets an ``all areas`` row, which is
   its ``summary.json`` mean), and the mean deletion / insertion curves of every job and area;
@@ -555,6 +557,24 @@ class Page:
         return Picture(_curves_figure(curves, "mean over clips"), "mean deletion and insertion curves")
 
 
+def timelines_view(jobs: dict[str, Job], labels: dict[str, JobLabel]) -> list[dict]:
+    """Per job of a windowed run (``timelines.csv``): its table of videos and each video's timeline plot."""
+    views = []
+    for name, job in jobs.items():
+        table = job.root / "timelines.csv"
+        if not table.is_file():
+            continue
+        videos = pd.read_csv(table)
+        plots = [
+            _file_picture(job.root / "timelines" / f"{safe_name(str(v))}.png", f"{v}: timeline")
+            for v in videos["video"]
+        ]
+        rows = [[fmt(v) if isinstance(v, float) else str(v) for v in row] for row in videos.itertuples(index=False)]
+        views.append({"job": labels[name], "table": {"columns": list(videos.columns), "rows": rows},
+                      "plots": [p for p in plots if p is not None]})  # fmt: skip
+    return views
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -587,6 +607,7 @@ def build_report(root: Path) -> Path:
         css=(TEMPLATES / "report.css").read_text(),
         sweep=sweep,
         run=run_info(list(jobs.values()), root),
+        timelines=timelines_view(jobs, labels),
         summary=summary_view(table, labels),
         mean_curves=page.mean_curves(),
         sweep_plots=sweep_plots,

@@ -37,7 +37,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from videoattr.api import explain
 from videoattr.cli import resume_hint
-from videoattr.data.datasets import build_dataset
+from videoattr.data.datasets import build_dataset, name_of
 from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
 from videoattr.errors import OutputError, VideoAttrError, is_clip_error, one_line, reason
 from videoattr.methods import PERTURBATION_METHODS, get_method
@@ -60,6 +60,7 @@ from videoattr.results import (
 from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
 from videoattr.terminal import is_verbose, set_verbose
+from videoattr.timeline import write_timelines
 from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
 
@@ -546,10 +547,15 @@ def run(cfg: DictConfig) -> Path | None:
         raise
     if not job.writes:
         return None
+    if cfg.dataset.get("windows"):  # after every window is explained: one timeline per video
+        with job.writing():
+            write_timelines(run_dir, job.store.rows(), {name_of(p): p for p in dict.fromkeys(job.dataset.paths)})
     done = len({r["clip"] for r in job.store.rows()})
     failed = f"{len(job.errors)} failed (errors.csv)" if job.errors else "0 failed"
     print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {failed}.")
     print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    if cfg.dataset.get("windows"):
+        print(f"Timelines: {run_dir / 'timelines'} (one plot and .npz per video, timelines.csv)")
     missed = [r for r in job.store.rows() if r.get("objective_met") is False]
     if missed:
         clips = ", ".join(dict.fromkeys(f"{r['clip']} (area {r['area']:g})" for r in missed))

@@ -122,13 +122,15 @@ def fit_masks(
     trainer: Mapping[str, Any] | None = None,
     logger: Logger | bool | None = None,
     callbacks: Sequence[pl.Callback] | None = None,
+    generator: nn.Module | None = None,
     **options: Any,
 ) -> Explanation:
     """Optimise the masks of every (clip, area) pair of ``inputs`` in one Lightning fit.
 
     method: '2d_ep', '3d_ep' or 'step' (its defaults); inputs: N x 3 x T x H x W normalised clips;
     target: N class indices; areas: A fractions; trainer: Lightning Trainer arguments (None: a quiet
-    trainer on the clips' device); logger, callbacks: handed to the Trainer; options: the keys of
+    trainer on the clips' device); logger, callbacks: handed to the Trainer; generator: the mask generator
+    (None: the smooth spatial one, see ``PerturbationFit``); options: the keys of
     ``PerturbationOptions`` (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit).
     Returns maps N x A x T x H x W (the final masks, in [0, 1]) with extras ``prob_preserved`` and
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
@@ -143,7 +145,7 @@ def fit_masks(
     opts = resolve_options(method, options)
     areas = check_areas(areas)
     check_combine(opts.combine, areas)
-    module = PerturbationFit(model, inputs, target, areas, opts)
+    module = PerturbationFit(model, inputs, target, areas, opts, generator)
     if opts.early_stop_tol is not None:
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
     if callable(signal.getsignal(signal.SIGTERM)):
