@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_data import frame_levels, tiny_spec
 
 from helpers import compose_config, run_cli, run_module, write_video_file
-from test_data import frame_levels, tiny_spec
 from videoattr.data.datasets import VideoDataset
 from videoattr.data.windows import split_window_name, window_name, window_starts
 from videoattr.errors import VideoAttrError
