@@ -15,9 +15,11 @@ import numpy as np
 from videoattr.synthetic.export import write_video
 from videoattr.synthetic.generator import CLASSES, World, render_clip
 
+WORLD = World()
+
 
 def long_video(
-    seed: int, label: int, clips: int, evidence_clip: int, world: World = World()
+    seed: int, label: int, clips: int, evidence_clip: int, world: World = WORLD
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The ``clips`` clips of a long video, one at a time (memory: one clip): ``(frames, present)`` with
     frames uint8 T x H x W x 3 and present T booleans (the disk drawn in that frame); only clip
@@ -29,7 +31,7 @@ def long_video(
 
 
 def save_long_video(
-    directory: str | Path, seed: int, label: int, clips: int, evidence_clip: int, world: World = World(), fps: int = 8
+    directory: str | Path, seed: int, label: int, clips: int, evidence_clip: int, world: World = WORLD, fps: int = 8
 ) -> tuple[Path, np.ndarray]:
     """Write ``<class>-long_<seed>.mp4`` (lossless, its label in its name) and ``<same>.npz`` (key
     ``evidence``: L booleans, the frames with the disk) into ``directory``; return the video's path and the
