@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from helpers import ROOT, run_cli
-from videoattr.temporal import frame_kept, frame_relevance, half_mass_window, summary
+from videoattr.temporal import (
+    frame_kept,
+    frame_relevance,
+    half_mass_window,
+    summary,
+    temporal_pointing,
+    top_window_iou,
+)
 
 
 def test_frame_relevance_is_each_maps_share_per_frame():
@@ -45,6 +52,21 @@ def test_half_mass_window_is_the_shortest_run_of_frames_holding_half(curve, wind
 def test_summary_names_the_first_peak():
     assert summary(np.array([0.1, 0.3, 0.4, 0.2])) == {"peak_frame": 2, "half_mass_start": 1, "half_mass_frames": 2}
     assert summary(np.array([0.4, 0.1, 0.4, 0.1]))["peak_frame"] == 0
+
+
+def test_temporal_grounding_scores_trivial_curves_badly():
+    """Evidence in frames 10-13 of 16: a peak there scores 1; a uniform curve, a centre-in-time bump and an
+    early peak score low."""
+    evidence = np.arange(16) >= 10
+    evidence[14:] = False
+    on = np.where(evidence, 1.0, 0.1)
+    assert (temporal_pointing(on, evidence), top_window_iou(on, evidence)) == (1.0, 1.0)
+    uniform = np.ones(16)
+    assert temporal_pointing(uniform, evidence) == pytest.approx(4 / 16)  # a random frame's chance
+    assert top_window_iou(uniform, evidence) == 0.0  # the earliest window: frames 0-3
+    centre = np.exp(-((np.arange(16) - 7.5) ** 2) / 8)
+    assert temporal_pointing(centre, evidence) == 0.0 and top_window_iou(centre, evidence) == 0.0  # frames 6-9
+    assert np.isnan(temporal_pointing(on, np.zeros(16, bool)))
 
 
 @pytest.mark.slow

@@ -45,7 +45,9 @@ def test_temporal_ep_keeps_the_frames_of_the_evidence():
     item = build_dataset(cfg.dataset, spec)[0]
     evidence = item["gt_mask"].flatten(1).amax(dim=1).numpy() > 0
     assert evidence.tolist() == [False] + [True] * 6 + [False] * 9
-    options = OmegaConf.to_container(compose_config(["method=temporal_ep", "method.compile=false"]).method)
+    options = OmegaConf.to_container(
+        compose_config(["method=temporal_ep", "method.compile=false"]).method, resolve=True
+    )
     options.pop("name")
     result = videoattr.explain(
         net,

@@ -44,3 +44,28 @@ def summary(curve: np.ndarray) -> dict[str, int]:
     """The ``COLUMNS`` of one curve (L values >= 0): its peak (first maximum) and half-mass window."""
     start, frames = half_mass_window(curve)
     return {"peak_frame": int(np.argmax(curve)), "half_mass_start": start, "half_mass_frames": frames}
+
+
+def temporal_pointing(curve: np.ndarray, evidence: np.ndarray) -> float:
+    """Whether the curve's peak falls on an evidence frame: the fraction of the frames tied at its maximum
+    that are evidence (a flat curve scores the share of evidence frames, as a random frame would).
+    curve: L values >= 0; evidence: L booleans (NaN when none is true)."""
+    evidence = np.asarray(evidence, bool)
+    if not evidence.any():
+        return float("nan")
+    peak = np.asarray(curve) >= np.max(curve)
+    return float((peak & evidence).sum() / peak.sum())
+
+
+def top_window_iou(curve: np.ndarray, evidence: np.ndarray) -> float:
+    """IoU, in frames, of the evidence frames with the run of as many consecutive frames holding the most of
+    the curve's mass (the earliest of equal ones). curve: L values >= 0; evidence: L booleans."""
+    evidence = np.asarray(evidence, bool)
+    if not evidence.any():
+        return float("nan")
+    size = int(evidence.sum())
+    sums = np.convolve(np.asarray(curve, np.float64), np.ones(size), mode="valid")
+    start = int(np.argmax(sums))
+    top = np.zeros_like(evidence)
+    top[start : start + size] = True
+    return float((top & evidence).sum() / (top | evidence).sum())
