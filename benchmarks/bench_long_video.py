@@ -52,7 +52,9 @@ def main() -> None:
         f"dataset.windows={FRAMES}", "metrics.groups=[]", "figures=false", "overwrite=true", f"hydra.run.dir={run}",
     ]  # fmt: skip
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     line = pd.read_csv(run / "timelines.csv").iloc[0]

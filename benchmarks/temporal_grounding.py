@@ -39,7 +39,9 @@ def run(model: str, method: str, out: Path) -> pd.DataFrame:
         sys.executable, "run.py", f"model={model}", f"method={method}", "metrics.groups=[localisation]",
         "figures=false", f"hydra.run.dir={directory}",
     ]  # fmt: skip
-    subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     results = pd.read_csv(directory / "results.csv")
     return results[results["map"] == "single"]
 
