@@ -59,13 +59,13 @@ def temporal_pointing(curve: np.ndarray, evidence: np.ndarray) -> float:
 
 def top_window_iou(curve: np.ndarray, evidence: np.ndarray) -> float:
     """IoU, in frames, of the evidence frames with the run of as many consecutive frames holding the most of
-    the curve's mass (the earliest of equal ones). curve: L values >= 0; evidence: L booleans."""
+    the curve's mass; runs tied at the most share it (the mean of their IoUs), so a flat curve scores the
+    mean IoU of a run placed at random. curve: L values >= 0; evidence: L booleans (NaN when none is true)."""
     evidence = np.asarray(evidence, bool)
     if not evidence.any():
         return float("nan")
     size = int(evidence.sum())
     sums = np.convolve(np.asarray(curve, np.float64), np.ones(size), mode="valid")
-    start = int(np.argmax(sums))
-    top = np.zeros_like(evidence)
-    top[start : start + size] = True
-    return float((top & evidence).sum() / (top | evidence).sum())
+    inside = np.convolve(evidence.astype(np.float64), np.ones(size), mode="valid")  # evidence frames per run
+    tied = np.isclose(sums, sums.max(), rtol=1e-9, atol=0.0)
+    return float(np.mean(inside[tied] / (2 * size - inside[tied])))
