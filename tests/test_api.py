@@ -29,6 +29,7 @@ OPTIONS = {
     "2d_ep": TINY_FIT,
     "3d_ep": TINY_FIT,
     "step": {**TINY_FIT, "core_shape": [3, 3, 3], "core_stride": [1, 3, 3]},
+    "temporal_ep": TINY_FIT,
 }
 OPTIONS.update({f"{name}_fast": OPTIONS[name] for name in ("2d_ep", "3d_ep", "step")})
 

@@ -36,6 +36,7 @@ OPTIONS = {
     "2d_ep_fast": {"areas": [0.1], "iterations": 3, "sigma": 11},
     "3d_ep_fast": {"areas": [0.05, 0.2], "iterations": 3, "sigma": 11},
     "step_fast": {"areas": [0.1], "iterations": 3, "sigma": 11, "core_start": 0, "seed": 5},
+    "temporal_ep": {"areas": [0.25, 0.5], "iterations": 3, "segment": 2},
 }
 
 

@@ -175,6 +175,8 @@ def test_clip_metrics_keys_and_errors():
         "pointing_game",
         "energy_in_mask",
         "mass_in_evidence_frames",
+        "temporal_pointing",
+        "temporal_iou",
         "deletion_auc",
         "insertion_auc",
         "tv_space",

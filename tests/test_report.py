@@ -182,7 +182,7 @@ def test_report_of_a_run_shows_what_ran_its_summary_curves_and_figures(run_dir, 
         figure = (run_dir / "figures" / f"{clip}.png").read_bytes()
         assert base64.b64encode(figure).decode() in section  # the run's own figure
         assert "<details><summary>animation" in section and "data:image/gif;base64," in section
-        for alt in ("deletion and insertion curves", "loss curves"):
+        for alt in ("relevance per frame", "deletion and insertion curves", "loss curves"):
             assert f'alt="{clip}: step {alt}"' in section
         assert "p(target) on the clean clip" in section and "prob preserved" in section
 

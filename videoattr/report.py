@@ -5,13 +5,15 @@
 - what was run: per job the model, data, method, areas, iterations, target, seed, clips done and
   failed, config hash, date and command (from ``.hydra/config.yaml``, ``.hydra/overrides.yaml``,
   ``summary.json``; a sweep's command from ``multirun.yaml``);
+- for a run of long videos cut into windows (``dataset.windows``), per job its ``timelines.csv`` and each
+  video's timeline plot (``videoattr.timeline``);
 - the summary: per job, map and area the mean of every metric over the clips with its standard
   deviation across clips under it (a job with several areas also gets an ``all areas`` row, which is
   its ``summary.json`` mean), and the mean deletion / insertion curves of every job and area;
 - the comparison grid: one row per clip, one column per job and area (or combined map), each cell
   the same few frames of the clip (those where the maps put most mass) with the map overlaid;
 - per clip: label, target and prediction, the target's probabilities, a table of the metrics of
-  each map, and per job the run's PNG figure, the deletion / insertion curves, the loss curves of a
+  each map, and per job the run's PNG figure, the relevance per frame (when), the deletion / insertion curves, the loss curves of a
   perturbation fit (weighted reward, regulariser, core, target probability per iteration) and the
   GIF animation in a ``<details>`` element;
 - for a sweep, the plots of ``videoattr.sweep.summarize`` (each metric against the area);
@@ -284,6 +286,24 @@ def _loss_figure(history: dict[str, np.ndarray], labels: list[str]) -> str:
     return _figure_uri(fig)
 
 
+def _when_figure(data: dict, labels: list[str]) -> str:
+    """When in the clip each map puts its relevance: the kept fraction of each frame for perturbation
+    masks (``frame_kept``), else the share of the map's mass (``frame_relevance``), one line per map."""
+    key, name = ("frame_kept", "kept fraction") if "frame_kept" in data else ("frame_relevance", "share of mass")
+    fig, ax = plt.subplots(figsize=(6.6, 1.8))
+    t = data[key].shape[1]
+    for label, curve in zip(labels, data[key]):
+        ax.plot(np.arange(t), curve, marker=".", markersize=3, linewidth=1, label=label)
+    ax.set_title(f"when: {name} per frame", fontsize=8)
+    ax.set_xlabel("frame", fontsize=7)
+    ax.set_xticks(np.arange(t))
+    ax.set_ylim(bottom=0)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
+    fig.tight_layout(pad=0.4)
+    return _figure_uri(fig)
+
+
 def _map_labels(data: dict, method: str) -> list[str]:
     """The labels of a clip's maps (its rows' order: the areas, then the combined map)."""
     rows = json.loads(str(data["rows"])) if "rows" in data else []
@@ -423,6 +443,8 @@ def job_block(job: Job, clip: str, data: dict | None, label: JobLabel, map_label
     method = label.method
     png, gif = job.figure(clip, ".png"), job.figure(clip, ".gif")
     plots = []
+    if data is not None and "frame_relevance" in data:
+        plots.append(Picture(_when_figure(data, map_labels), f"{clip}: {method} relevance per frame"))
     if data is not None and "curve_deletion" in data and "curve_insertion" in data:
         curves = list(zip(map_labels, data["curve_deletion"], data["curve_insertion"]))
         plots.append(Picture(_curves_figure(curves), f"{clip}: {method} deletion and insertion curves"))
@@ -535,6 +557,24 @@ class Page:
         return Picture(_curves_figure(curves, "mean over clips"), "mean deletion and insertion curves")
 
 
+def timelines_view(jobs: dict[str, Job], labels: dict[str, JobLabel]) -> list[dict]:
+    """Per job of a windowed run (``timelines.csv``): its table of videos and each video's timeline plot."""
+    views = []
+    for name, job in jobs.items():
+        table = job.root / "timelines.csv"
+        if not table.is_file():
+            continue
+        videos = pd.read_csv(table)
+        plots = [
+            _file_picture(job.root / "timelines" / f"{safe_name(str(v))}.png", f"{v}: timeline")
+            for v in videos["video"]
+        ]
+        rows = [[fmt(v) if isinstance(v, float) else str(v) for v in row] for row in videos.itertuples(index=False)]
+        views.append({"job": labels[name], "table": {"columns": list(videos.columns), "rows": rows},
+                      "plots": [p for p in plots if p is not None]})  # fmt: skip
+    return views
+
+
 # ---------------------------------------------------------------- the report
 
 
@@ -567,6 +607,7 @@ def build_report(root: Path) -> Path:
         css=(TEMPLATES / "report.css").read_text(),
         sweep=sweep,
         run=run_info(list(jobs.values()), root),
+        timelines=timelines_view(jobs, labels),
         summary=summary_view(table, labels),
         mean_curves=page.mean_curves(),
         sweep_plots=sweep_plots,

@@ -10,6 +10,7 @@ import torch
 
 from videoattr.methods import PERTURBATION_METHODS, Explanation
 from videoattr.methods.polarity import display_normalize
+from videoattr.temporal import frame_kept, frame_relevance, summary
 from videoattr.viz import probability_line
 
 # Identities, not quantities: left out of the means.
@@ -52,6 +53,10 @@ class ClipResult:
         """The maps that get result rows and metrics: one per area, then the combined one if any."""
         return self.maps if self.combined is None else np.concatenate([self.maps, self.combined])
 
+    def frame_relevance(self) -> np.ndarray:
+        """M x T: the share of each scored map's mass in each frame (``videoattr.temporal``)."""
+        return frame_relevance(self.scored_maps())
+
 
 def clip_result(
     result: Explanation, i: int, item: dict, logits: torch.Tensor, target: int, seconds: float, prob_baseline: float
@@ -91,20 +96,24 @@ def result_rows(clip: ClipResult, model: str, method: str, seed: int, metrics: l
         "method": method,
     }
     per_area = {k: v for k, v in clip.extras.items() if v.ndim == 1 and len(v) == len(clip.areas)}
+    when = [summary(curve) for curve in clip.frame_relevance()]
     rows = []
     for a, area in enumerate(clip.areas):
         row = dict(base, area=area, map="single", seed=seed, seconds=clip.seconds)
         row.update({k: float(v[a]) for k, v in per_area.items()})
         if "objective_met" in row:  # the fit diagnostics' flag: True, False, or None (not judged)
             row["objective_met"] = None if np.isnan(row["objective_met"]) else bool(row["objective_met"])
-        rows.append(dict(row, **metrics[a]))
+        rows.append(dict(row, **when[a], **metrics[a]))
     if clip.combined is not None:
-        rows.append(dict(base, area=float("nan"), map="combined", seed=seed, seconds=clip.seconds, **metrics[-1]))
+        combined = dict(base, area=float("nan"), map="combined", seed=seed, seconds=clip.seconds, **when[-1])
+        rows.append(dict(combined, **metrics[-1]))
     return rows
 
 
 def clip_arrays(clip: ClipResult, model: str, method: str, seed: int, curves: dict[str, np.ndarray]) -> dict:
-    """The arrays of the clip's ``.npz`` (besides its rows and the config hash, added by the store)."""
+    """The arrays of the clip's ``.npz`` (besides its rows and the config hash, added by the store), with
+    ``frame_relevance`` (M x T, the scored maps' mass per frame) and for perturbation masks ``frame_kept``
+    (M x T, the fraction of each frame kept)."""
     arrays = dict(
         maps=clip.maps,
         areas=np.asarray(clip.areas, dtype=np.float64),
@@ -117,12 +126,15 @@ def clip_arrays(clip: ClipResult, model: str, method: str, seed: int, curves: di
         model=model,
         seed=seed,
         frame_indices=clip.frame_indices,
+        frame_relevance=clip.frame_relevance(),
         **clip.extras,
         **{f"history_{k}": v for k, v in clip.history.items()},
         **curves,
     )
     if clip.combined is not None:
         arrays["combined"] = clip.combined
+    if method in PERTURBATION_METHODS:
+        arrays["frame_kept"] = frame_kept(clip.scored_maps())
     return arrays
 
 
@@ -138,6 +150,14 @@ def figure_rows(clip: ClipResult, method: str) -> tuple[np.ndarray, list[str]]:
     names = [f"area {a:g}" for a in clip.areas] if not np.isnan(clip.areas[0]) else [method]
     names += ["combined"] if clip.combined is not None else []
     return display_maps(clip.scored_maps(), method), names
+
+
+def figure_curves(clip: ClipResult, method: str) -> tuple[np.ndarray, str]:
+    """The per-frame curves a clip's figure draws under its frames (M x T) and their axis label: the kept
+    fraction of each frame for perturbation masks, else the share of each map's mass."""
+    if method in PERTURBATION_METHODS:
+        return frame_kept(clip.scored_maps()), "kept fraction"
+    return clip.frame_relevance(), "share of mass"
 
 
 def figure_title(clip: ClipResult, model: str, method: str, label_of) -> str:

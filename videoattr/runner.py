@@ -35,7 +35,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from videoattr.api import explain
 from videoattr.cli import resume_hint
-from videoattr.data.datasets import build_dataset
+from videoattr.data.datasets import build_dataset, name_of
 from videoattr.data.loader import load_clips, workers_of
 from videoattr.distributed import EXIT_WAIT_S, World, current, start_world
 from videoattr.errors import Failure, OutputError, VideoAttrError, is_clip_error, one_line, reason
@@ -47,10 +47,20 @@ from videoattr.methods.perturbation.kind import model_kind
 from videoattr.methods.perturbation.options import MODEL_SETTINGS, PerturbationOptions, check_areas
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write, config_hash
-from videoattr.results import ClipResult, clip_arrays, clip_result, figure_rows, figure_title, means, result_rows
+from videoattr.results import (
+    ClipResult,
+    clip_arrays,
+    clip_result,
+    figure_curves,
+    figure_rows,
+    figure_title,
+    means,
+    result_rows,
+)
 from videoattr.sanity import randomisation_check
 from videoattr.schema import validate
 from videoattr.terminal import clip_progress, is_verbose, set_verbose
+from videoattr.timeline import write_timelines
 from videoattr.tracking import Tracker
 from videoattr.viz import save_animation, save_figure
 
@@ -440,7 +450,8 @@ class Job:
         shown, row_names = figure_rows(clip, self.method)
         title = figure_title(clip, self.spec.name, self.method, self._label_of)
         png, gif = self.store.figure_path(clip.name, ".png"), self.store.figure_path(clip.name, ".gif")
-        atomic_write(png, lambda tmp: save_figure(tmp, clip.frames, shown, row_names, title))
+        curves = figure_curves(clip, self.method)
+        atomic_write(png, lambda tmp: save_figure(tmp, clip.frames, shown, row_names, title, *curves))
         atomic_write(gif, lambda tmp: save_animation(tmp, clip.frames, shown))
         return [png, gif]
 
@@ -519,10 +530,15 @@ def run(cfg: DictConfig) -> Path | None:
         raise
     if not job.writes:
         return None
+    if cfg.dataset.get("windows"):  # after every window is explained: one timeline per video
+        with job.writing():
+            write_timelines(run_dir, job.store.rows(), {name_of(p): p for p in dict.fromkeys(job.dataset.paths)})
     done = len({r["clip"] for r in job.store.rows()})
     failed = f"{len(job.errors)} failed (errors.csv)" if job.errors else "0 failed"
     print(f"Explained {done} clip(s) with {job.method} on {job.spec.name}; {failed}.")
     print(f"Results: {run_dir} (results.csv, summary.json, figures/*.png|gif, clips/*.npz)")
+    if cfg.dataset.get("windows"):
+        print(f"Timelines: {run_dir / 'timelines'} (one plot and .npz per video, timelines.csv)")
     missed = [r for r in job.store.rows() if r.get("objective_met") is False]
     if missed:
         clips = ", ".join(dict.fromkeys(f"{r['clip']} (area {r['area']:g})" for r in missed))

@@ -117,6 +117,8 @@ class DatasetConfig:
     masks: bool = False
     clips: list[str] | None = None
     limit: int | None = None
+    # A stride in frames: every video cut into windows of the model's T frames (videoattr.data.windows).
+    windows: int | None = None
     # None: 1 on a CPU, 8 on a GPU (videoattr.runner.batch_size_of).
     batch_size: int | None = None
     # None: videoattr.data.loader.default_workers() (one per core beyond the model's, at most 8).
@@ -137,6 +139,12 @@ class DatasetConfig:
         )
         require(
             self.limit is None or self.limit >= 1, "limit", self.limit, "use a number of clips >= 1, or null for all"
+        )
+        require(
+            self.windows is None or self.windows >= 1,
+            "windows",
+            self.windows,
+            "use a stride in frames >= 1 between windows (e.g. 16 for back-to-back 16-frame clips), or null",
         )
         require(
             self.batch_size is None or self.batch_size >= 1,
@@ -351,6 +359,17 @@ PerturbationConfig = _perturbation_schema()
 
 
 @dataclass
+class TemporalConfig(PerturbationConfig):
+    """temporal_ep: the perturbation options and ``segment``, the frames per mask value."""
+
+    segment: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        require(integer(self.segment, 1), "segment", self.segment, "use a number of frames >= 1 (a tubelet's length)")
+
+
+@dataclass
 class MetricsConfig:
     """``conf/metrics/*.yaml``: the keys of ``videoattr.metrics.clip_metrics``."""
 
@@ -467,6 +486,7 @@ SCHEMAS = {
     "schema/dataset": {"base": DatasetConfig},
     "schema/method": {
         "perturbation": PerturbationConfig,
+        "temporal": TemporalConfig,
         "backprop": BackpropConfig,
         "integrated_grad": IntegratedGradConfig,
         "smooth_grad": SmoothGradConfig,

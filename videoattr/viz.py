@@ -46,14 +46,24 @@ def probability_line(
     return "p(target): " + ", ".join(parts)
 
 
-def save_figure(path: Path, frames: np.ndarray, maps: np.ndarray, row_names: list[str], title: str) -> None:
-    """PNG: the T frames in the first row, one overlay row per map.
+def save_figure(
+    path: Path,
+    frames: np.ndarray,
+    maps: np.ndarray,
+    row_names: list[str],
+    title: str,
+    curves: np.ndarray | None = None,
+    curve_label: str = "relevance",
+) -> None:
+    """PNG: the T frames in the first row, one overlay row per map and, given ``curves``, a last row with
+    one curve per map under the frames (when in the clip each map puts its relevance).
 
     frames: T x H x W x 3 uint8; maps: A x T x H x W in [0, 1]; row_names: A labels; title: one or
-    more lines (e.g. the clip, then ``probability_line``).
+    more lines (e.g. the clip, then ``probability_line``); curves: A x T per-frame values, labelled
+    ``curve_label`` on their axis.
     """
     t = frames.shape[0]
-    rows = 1 + maps.shape[0]
+    rows = 1 + maps.shape[0] + (curves is not None)
     fig, axes = plt.subplots(rows, t, figsize=(1.1 * t, 1.2 * rows), squeeze=False)
     for j in range(t):
         axes[0, j].imshow(frames[j])
@@ -65,12 +75,34 @@ def save_figure(path: Path, frames: np.ndarray, maps: np.ndarray, row_names: lis
     axes[0, 0].set_ylabel("input", fontsize=7)
     for a, name in enumerate(row_names):
         axes[a + 1, 0].set_ylabel(name, fontsize=7)
+    if curves is not None:
+        frame_curves(fig, axes[-1], curves, row_names, curve_label)
     fig.suptitle(title, fontsize=8)
     # Keep the title's lines (about 0.15 inch each) clear of the first row.
     lines = title.count("\n") + 1
     fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.15 * lines / fig.get_figheight()))
     fig.savefig(path, format="png", dpi=80)
     plt.close(fig)
+
+
+def frame_curves(fig, row: np.ndarray, curves: np.ndarray, names: list[str], label: str) -> None:
+    """Replace a figure's row of T axes by one axis spanning them, with one curve (A x T) per map, each
+    point under its frame."""
+    spec = row[0].get_subplotspec().get_gridspec()
+    for ax in row:
+        ax.remove()
+    ax = fig.add_subplot(spec[spec.nrows - 1, :])
+    t = curves.shape[1]
+    for name, curve in zip(names, curves):
+        ax.plot(np.arange(t), curve, marker=".", linewidth=1, label=name)
+    ax.set_xlim(-0.5, t - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_xticks(np.arange(t))
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel("frame", fontsize=7)
+    ax.set_ylabel(label, fontsize=7)
+    if len(names) > 1:
+        ax.legend(fontsize=6, ncol=len(names))
 
 
 def save_animation(path: Path, frames: np.ndarray, maps: np.ndarray, fps: float = 4.0) -> None:

@@ -16,6 +16,7 @@ from videoattr.data.readers import VIDEO_EXTENSIONS, frame_files, is_frame, is_v
 from videoattr.data.sampling import sample_indices
 from videoattr.data.shards import shard_of
 from videoattr.data.transforms import preprocess, resize_crop_mask
+from videoattr.data.windows import window_indices, window_name, window_starts
 from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
 
@@ -119,8 +120,12 @@ class VideoDataset(Dataset):
     are looked up in ``classes`` (None: labels are class indices) and its ``aliases`` (alias -> class
     name); a label found nowhere is not an error here but one per clip, raised by ``check_label``.
     ``seed`` fixes 'random' sampling; ``clips`` keeps only the clips of these names (in this order);
-    ``limit`` keeps the first clips (in name order, or in the order of ``clips``); ``shard`` of
-    ``num_shards`` then keeps every ``num_shards``-th of those (``videoattr.data.shards``).
+    ``limit`` keeps the first clips (in name order, or in the order of ``clips``).
+    ``windows`` (a stride in frames; None: off) cuts every video into windows of T consecutive frames
+    (``videoattr.data.windows``), each an item named ``<video>@<start frame>``; ``limit`` then counts
+    windows. A video that cannot be opened stays one item, which fails when loaded.
+    ``shard`` of ``num_shards`` then keeps every ``num_shards``-th video of those, with all its windows
+    (``videoattr.data.shards``), so that each video's timeline is written by one shard.
     """
 
     def __init__(
@@ -136,10 +141,18 @@ class VideoDataset(Dataset):
         seed: int = 0,
         limit: int | None = None,
         clips: list[str] | None = None,
+        windows: int | None = None,
         shard: int | None = None,
         num_shards: int = 1,
     ):
-        self.paths = shard_of(select_clips(list_clips(root), clips)[:limit], shard, num_shards)
+        self._reader: tuple[Path, object] | None = None
+        videos = select_clips(list_clips(root), clips)
+        # One item per clip, or per window of a video: its path and first frame (None: sampled).
+        items = [(p, start) for p in videos for start in self._starts(p, spec.num_frames, windows)][:limit]
+        kept = set(shard_of(list(dict.fromkeys(p for p, _ in items)), shard, num_shards))
+        items = [(p, start) for p, start in items if p in kept]
+        self.paths = [p for p, _ in items]
+        self.starts = [start for _, start in items]
         self.spec, self.class_names = spec, classes
         self.sampling, self.short_clips, self.masks, self.seed = sampling, short_clips, masks, seed
         labels = labels or {}
@@ -155,19 +168,40 @@ class VideoDataset(Dataset):
             except VideoAttrError as err:
                 self.labels.append((str(label).strip(), -1))
                 self.label_errors.append(str(err))
-        missing = [mask_path(p) for p in self.paths if masks and not mask_path(p).is_file()]
+        missing = [mask_path(p) for p in dict.fromkeys(self.paths) if masks and not mask_path(p).is_file()]
         if missing:
             raise VideoAttrError(
                 f"Mask file {missing[0]} is missing ({len(missing)} in all): add <clip name>.npz with key 'mask' "
                 "beside each clip or set dataset.masks=false."
             )
 
+    def _starts(self, path: Path, num_frames: int, stride: int | None) -> list[int | None]:
+        """The first frames of a video's windows (``[None]``: one clip sampled from the whole video, as
+        without ``windows``, or a video that cannot be opened, whose item then fails to load)."""
+        if stride is None:
+            return [None]
+        try:
+            return window_starts(len(self._open(path)), num_frames, stride)
+        except VideoAttrError:
+            return [None]
+
+    def _open(self, path: Path):
+        """The reader of ``path``, kept open for the next window of the same video."""
+        if self._reader is None or self._reader[0] != path:
+            self._reader = (path, open_clip(path))
+        return self._reader[1]
+
+    def __getstate__(self) -> dict:
+        """Pickled (for a DataLoader's worker processes) without the open reader."""
+        return {**self.__dict__, "_reader": None}
+
     def __len__(self) -> int:
         return len(self.paths)
 
     def clip_name(self, index: int) -> str:
-        """The name of clip ``index`` (known without decoding it)."""
-        return name_of(self.paths[index])
+        """The name of clip ``index`` (known without decoding it): ``<video>@<start>`` for a window."""
+        start = self.starts[index]
+        return name_of(self.paths[index]) if start is None else window_name(name_of(self.paths[index]), start)
 
     def check_label(self, index: int) -> None:
         """Raise the VideoAttrError of clip ``index``'s label when the class list lacks it (its item then
@@ -176,16 +210,19 @@ class VideoDataset(Dataset):
             raise VideoAttrError(self.label_errors[index])
 
     def __getitem__(self, index: int) -> dict:
-        path = self.paths[index]
-        reader = open_clip(path)
+        path, start = self.paths[index], self.starts[index]
+        reader = self._open(path)
         generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0]))
-        indices = sample_indices(
-            len(reader), self.spec.num_frames, self.sampling, self.short_clips, generator, clip=str(path)
-        )
+        if start is None or len(reader) < self.spec.num_frames:
+            indices = sample_indices(
+                len(reader), self.spec.num_frames, self.sampling, self.short_clips, generator, clip=str(path)
+            )
+        else:
+            indices = window_indices(start, self.spec.num_frames)
         clip, frames = preprocess(reader.read(indices), self.spec)
         label, target = self.labels[index]
         item = {
-            "name": name_of(path),
+            "name": self.clip_name(index),
             "path": str(path),
             "label": label,
             "target": target,
@@ -246,4 +283,5 @@ def build_dataset(dataset_cfg: DictConfig, spec: ModelSpec, seed: int = 0) -> Vi
         clips=dataset_cfg.get("clips"),
         shard=dataset_cfg.get("shard"),
         num_shards=dataset_cfg.get("num_shards", 1),
+        windows=dataset_cfg.get("windows"),
     )

@@ -35,14 +35,16 @@ _REGISTRY: dict[str, str] = {
     "2d_ep_fast": "videoattr.methods.perturbation.methods:extremal_2d_fast",
     "3d_ep_fast": "videoattr.methods.perturbation.methods:extremal_3d_fast",
     "step_fast": "videoattr.methods.perturbation.methods:step_fast",
+    "temporal_ep": "videoattr.methods.perturbation.methods:temporal_ep",
     "random": "videoattr.methods.baselines:random_map",
     "centre": "videoattr.methods.baselines:centre_prior",
     "edges": "videoattr.methods.baselines:edge_map",
 }
 
-# The paper's three methods, then their fast presets (500 iterations instead of 2000).
+# The paper's three methods, then their fast presets (500 iterations instead of 2000) and the temporal
+# method (one mask value per frame).
 PAPER_METHODS = ("2d_ep", "3d_ep", "step")
-PERTURBATION_METHODS = (*PAPER_METHODS, "2d_ep_fast", "3d_ep_fast", "step_fast")
+PERTURBATION_METHODS = (*PAPER_METHODS, "2d_ep_fast", "3d_ep_fast", "step_fast", "temporal_ep")
 # Methods that read a video transformer's attention (torchvision MViT, Hugging Face VideoMAE, ViViT, TimeSformer).
 TRANSFORMER_METHODS = ("attention_rollout", "grad_rollout")
 

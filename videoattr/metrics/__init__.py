@@ -22,7 +22,7 @@ from torch import nn
 from videoattr.choices import METRIC_GROUPS
 from videoattr.errors import VideoAttrError
 from videoattr.metrics.faithfulness import area_under_curve, baseline_clip, perturbation_curve, supervoxel_labels
-from videoattr.metrics.localisation import energy_in_mask, mass_in_evidence_frames, pointing_game
+from videoattr.metrics.localisation import energy_in_mask, mass_in_evidence_frames, pointing_game, temporal_grounding
 from videoattr.metrics.smoothness import spatial_tv, temporal_tv
 
 GROUPS = METRIC_GROUPS
@@ -78,6 +78,7 @@ def clip_metrics(
         row["pointing_game"] = pointing_game(saliency, gt_mask, pointing_tolerance, pointing_ties)
         row["energy_in_mask"] = energy_in_mask(saliency, gt_mask)
         row["mass_in_evidence_frames"] = mass_in_evidence_frames(saliency, gt_mask)
+        row.update(temporal_grounding(saliency, gt_mask))
     if "faithfulness" in groups:
         for mode in ("deletion", "insertion"):
             curve = perturbation_curve(
@@ -127,5 +128,6 @@ __all__ = [
     "spatial_tv",
     "summarize",
     "supervoxel_labels",
+    "temporal_grounding",
     "temporal_tv",
 ]

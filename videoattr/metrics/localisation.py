@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from videoattr.temporal import frame_relevance, temporal_pointing, top_window_iou
+
 
 def pointing_game(saliency: torch.Tensor, gt_mask: torch.Tensor, tolerance: int = 7, ties: float = 0.0) -> float:
     """Fraction of evidence frames whose saliency maximum lies within ``tolerance`` pixels of the mask.
@@ -38,6 +40,15 @@ def mass_in_evidence_frames(saliency: torch.Tensor, gt_mask: torch.Tensor) -> fl
     total = saliency.sum()
     evidence = (gt_mask > 0).flatten(1).any(1)
     return saliency[evidence].sum().div(total).item() if total > 0 else 0.0
+
+
+def temporal_grounding(saliency: torch.Tensor, gt_mask: torch.Tensor) -> dict[str, float]:
+    """When the map puts its relevance against when the evidence is, from the map's mass per frame:
+    ``temporal_pointing`` (its peak frame holds evidence) and ``temporal_iou`` (IoU of the evidence frames
+    with the run of as many consecutive frames holding most of the map's mass); ``videoattr.temporal``."""
+    curve = frame_relevance(saliency[None].cpu().numpy())[0]
+    evidence = (gt_mask > 0).flatten(1).any(1).cpu().numpy()
+    return {"temporal_pointing": temporal_pointing(curve, evidence), "temporal_iou": top_window_iou(curve, evidence)}
 
 
 def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:

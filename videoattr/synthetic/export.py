@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 import av
 import numpy as np
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 8) -> None:
-    """Write uint8 T x H x W x 3 RGB frames losslessly (H.264 in RGB, crf 0): decord reads back the same pixels."""
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int = 8) -> None:
+    """Write uint8 RGB frames (T x H x W x 3, or any iterable of H x W x 3 frames, encoded as they come)
+    losslessly (H.264 in RGB, crf 0): decord reads back the same pixels."""
+    frames = iter(frames)
+    first = next(frames)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264rgb", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "rgb24"
         stream.options = {"crf": "0"}
-        for frame in frames:
+        for frame in chain([first], frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
 

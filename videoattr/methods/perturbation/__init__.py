@@ -16,7 +16,8 @@ _HOMES = {
     "combine_masks": "combine",
     "fit_masks": "fit",
     **dict.fromkeys(
-        ("extremal_2d", "extremal_2d_fast", "extremal_3d", "extremal_3d_fast", "step", "step_fast"), "methods"
+        ("extremal_2d", "extremal_2d_fast", "extremal_3d", "extremal_3d_fast", "step", "step_fast", "temporal_ep"),
+        "methods",
     ),
 }
 

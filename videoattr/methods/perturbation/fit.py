@@ -123,15 +123,17 @@ def fit_masks(
     trainer: Mapping[str, Any] | None = None,
     logger: Logger | bool | None = None,
     callbacks: Sequence[pl.Callback] | None = None,
+    generator: nn.Module | None = None,
     **options: Any,
 ) -> Explanation:
     """Optimise the masks of every (clip, area) pair of ``inputs`` in one Lightning fit.
 
     method: '2d_ep', '3d_ep' or 'step' (its defaults); inputs: N x 3 x T x H x W normalised clips;
     target: N class indices; areas: A fractions; trainer: Lightning Trainer arguments (None: a quiet
-    trainer on the clips' device); logger, callbacks: handed to the Trainer; options: the keys of
-    ``PerturbationOptions`` (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit; ``variant``
-    and ``perturbation`` left None: the model's own, ``kind.model_kind``).
+    trainer on the clips' device); logger, callbacks: handed to the Trainer; generator: the mask generator
+    (None: the smooth spatial one, see ``PerturbationFit``); options: the keys of ``PerturbationOptions``
+    (``early_stop_tol`` set: a ``MaskEarlyStopping`` callback joins the fit; ``variant`` and ``perturbation``
+    left None: the model's own, ``kind.model_kind``).
     Returns maps N x A x T x H x W (the final masks, in [0, 1]) with extras ``prob_preserved`` and
     ``prob_deleted`` (N x A: target probability of the clip kept / removed by the final mask) and
     ``history`` (N x A x iterations per key: the weighted reward, regulariser and core terms of the
@@ -145,7 +147,7 @@ def fit_masks(
     opts = resolve_options(method, options, model_kind(model))
     areas = check_areas(areas)
     check_combine(opts.combine, areas)
-    module = PerturbationFit(model, inputs, target, areas, opts)
+    module = PerturbationFit(model, inputs, target, areas, opts, generator)
     if opts.early_stop_tol is not None:
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
     if callable(signal.getsignal(signal.SIGTERM)):

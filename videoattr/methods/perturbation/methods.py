@@ -1,4 +1,5 @@
-"""The perturbation methods as registered functions: the paper's three and their fast presets."""
+"""The perturbation methods as registered functions: the paper's three, their fast presets and the
+temporal method (which frames are enough)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch import nn
 
 from videoattr.methods import Explanation
 from videoattr.methods.perturbation.fit import fit_masks
+from videoattr.methods.perturbation.frame_mask import FrameMaskGenerator
 
 
 def _method(name: str, summary: str) -> Callable[..., Explanation]:
@@ -39,3 +41,31 @@ _FAST = " (fast preset: 500 iterations, see options.FAST_SCHEDULE)"
 extremal_2d_fast = _method("2d_ep_fast", "2D-EP" + _FAST)
 extremal_3d_fast = _method("3d_ep_fast", "3D-EP" + _FAST)
 step_fast = _method("step_fast", "STEP" + _FAST)
+
+
+def temporal_ep(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    areas: float | Sequence[float] = (0.25,),
+    trainer: Mapping[str, Any] | None = None,
+    logger: Logger | bool | None = None,
+    callbacks: Sequence[pl.Callback] | None = None,
+    seed: int = 0,
+    segment: int = 1,
+    **options: Any,
+) -> Explanation:
+    """Temporal extremal perturbation: the smallest set of frames (``segment`` > 1: of runs of that many
+    frames, e.g. a transformer's tubelets) that, kept while the others are blurred (or faded), still gives
+    the target; ``areas`` are fractions of the frames (0.25 of 16: 4 frames), all fitted at once. One
+    parameter per frame: the fit of 3D-EP with ``frame_mask.FrameMaskGenerator`` as its mask, so the
+    maps (N x A x T x H x W) are constant over each frame.
+
+    """
+    generator = FrameMaskGenerator(inputs.shape[-2:], inputs.shape[2], segment)
+    return fit_masks(
+        "temporal_ep", model, inputs, target, areas, trainer, logger, callbacks, generator, seed=seed, **options
+    )
+
+
+temporal_ep.__doc__ += fit_masks.__doc__

@@ -61,7 +61,9 @@ def owned_pairs(total: int, rank: int, world_size: int) -> torch.Tensor:
 class PerturbationFit(pl.LightningModule):
     """Extremal perturbation masks for N clips x A areas.
 
-    classifier: frozen eval-mode network; clips: N x 3 x T x H x W; target: N class indices.
+    classifier: frozen eval-mode network; clips: N x 3 x T x H x W; target: N class indices;
+    generator: parameters -> padded masks (``grid_shape``, ``padded_shape``, ``crop``), by default the
+    smooth spatial ``SmoothMaskGenerator`` (the temporal method's: ``frame_mask.FrameMaskGenerator``).
     ``masks`` (N A x T x grid) is the only parameter. After the fit ``history`` holds, per pair,
     the weighted energy terms and the target probability at every iteration (N A x 4 x iterations,
     rows in ``TERMS`` order) and ``final_prob`` the target probability of the preserved and of the
@@ -75,11 +77,12 @@ class PerturbationFit(pl.LightningModule):
         target: torch.Tensor,
         areas: list[float],
         opts: PerturbationOptions,
+        generator: nn.Module | None = None,
     ):
         super().__init__()
         n, _, t, h, w = clips.shape
         self.classifier, self.clips, self.opts = classifier, clips, opts
-        self.generator = SmoothMaskGenerator(
+        self.generator = generator or SmoothMaskGenerator(
             (h, w),
             opts.grid_step,
             opts.sigma or auto_sigma(h, w, opts.grid_step),
@@ -89,7 +92,10 @@ class PerturbationFit(pl.LightningModule):
         hp, wp = self.generator.padded_shape
         pair_clip = torch.arange(n).repeat_interleave(len(areas))
         pair_area = areas * n
-        self.masks = nn.Parameter(torch.ones(n * len(areas), t, *self.generator.grid_shape, device=clips.device))
+        start = getattr(self.generator, "initial", 1.0)  # the spatial masks start at 1, the temporal ones at 0
+        self.masks = nn.Parameter(
+            torch.full((n * len(areas), t, *self.generator.grid_shape), start, device=clips.device)
+        )
         size = hp * wp if opts.per_frame else t * hp * wp
         self.register_buffer("pair_clip", pair_clip, persistent=False)
         self.register_buffer("pair_target", target.cpu()[pair_clip], persistent=False)

@@ -158,12 +158,18 @@ FAST_SCHEDULE = {
     "3d_ep": {"lr_milestones": (300, 400), "lr_gamma": 4.0},
     "step": {"lr_milestones": (400,), "lr_gamma": 2.0},
 }
+# The temporal method (one value per frame, ``methods.temporal_ep``): 3D-EP's energy on T parameters. Its
+# area term pulls on T values (not thousands), so a tenth of the learning rate, and an area weight growing
+# from 10 to about 290 over the 200 iterations: early on the reward alone ranks the frames (measured on the
+# synthetic clips: docs/methods.md, "Temporal").
+TEMPORAL = PerturbationOptions(iterations=200, reward_weight=100.0, area_weight=10.0, area_growth=1.017, lr=0.005)
 DEFAULTS = {
     **PAPER,
     **{
         f"{name}_fast": dataclasses.replace(o, iterations=FAST_ITERATIONS, **FAST_SCHEDULE[name])
         for name, o in PAPER.items()
     },
+    "temporal_ep": TEMPORAL,
 }
 
 
