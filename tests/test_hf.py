@@ -109,7 +109,8 @@ def test_a_missing_model_is_one_line_saying_how_to_get_it(tmp_path, monkeypatch)
 def test_without_transformers_model_hf_says_so_in_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(
-        VideoAttrError, match=r"^Hugging Face models \(model=hf\) need the transformers package.*pip install 'videoattr\[hf\]'"
+        VideoAttrError,
+        match=r"^Hugging Face models \(model=hf\) need the transformers package.*pip install 'videoattr\[hf\]'",
     ):
         load_model(hf_cfg("MCG-NJU/videomae-base-finetuned-kinetics"))
 
