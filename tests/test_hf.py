@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import videoattr
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, run_in_process
 from helpers.hf import ARCHS, FRAMES, SIZE, save_folder, tiny_hf, tiny_processor
 from videoattr import VideoAttrError
 from videoattr.data.transforms import preprocess
@@ -236,3 +236,27 @@ def test_run_py_explains_with_each_saved_folder_naming_its_classes(folders, tmp_
     assert set(results["target_name"]) == {"up"} and set(results["predicted_name"]) <= set(LABELS)
     assert set(results["model"]) == {str(folders[arch]) for arch in ARCHS} and set(results["method"]) == set(methods)
     assert results["target_prob"].between(0, 1).all()
+
+
+# One method of each family per architecture, through run.py's composition and runner (in-process: a sweep of
+# subprocesses costs 7 s a job here); 32 x 32 clips need a smaller mask grid and STEP core than the defaults.
+RUN_PY_FAMILIES = {
+    "videomae": ["method=grad_rollout"],
+    "timesformer": ["method=rise"],
+    "vivit": ["method=step_fast", "method.grid_step=4", "method.core_shape=[3,3,3]", "method.core_stride=[1,3,3]"],
+    "vjepa2": ["method=integrated_grad"],
+    "videoprism": ["method=temporal_ep"],
+}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_run_py_runs_each_method_family_on_a_saved_folder(arch, folders, tmp_path, write_frames):
+    clips = tmp_path / "clips"
+    write_frames(clips / "up-0", np.random.default_rng(2).integers(0, 256, (FRAMES, 36, 48, 3), dtype=np.uint8))
+    overrides = ["model=hf", f"model.name={folders[arch]}", "dataset=videos", f"dataset.root={clips}", "debug=fast"]
+    assert run_in_process([*overrides, *RUN_PY_FAMILIES[arch]], tmp_path / "run") is None
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    method = RUN_PY_FAMILIES[arch][0].removeprefix("method=")
+    assert set(results["method"]) == {method} and set(results["target_name"]) == {"up"}
+    maps = np.load(tmp_path / "run" / "clips" / "up-0.npz")["maps"]
+    assert maps.shape[-3:] == (FRAMES, SIZE, SIZE) and np.isfinite(maps).all() and maps.max() > 0
