@@ -14,7 +14,8 @@ from videoattr.temporal import frame_kept, frame_relevance, summary
 from videoattr.viz import probability_line
 
 # Identities, not quantities: left out of the means.
-NOT_AVERAGED = ("target", "predicted", "seed")
+# Identities and the temporal view's frame positions (per clip: a mean peak frame over clips says nothing).
+NOT_AVERAGED = ("target", "predicted", "seed", "peak_frame", "half_mass_start", "half_mass_frames")
 
 
 @dataclass

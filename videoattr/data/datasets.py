@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ class VideoDataset(Dataset):
         shard: int | None = None,
         num_shards: int = 1,
     ):
-        self._reader: tuple[Path, object] | None = None
+        self._reader: tuple[int, Path, object] | None = None  # (process id, path, reader)
         videos = select_clips(list_clips(root), clips)
         # One item per clip, or per window of a video: its path and first frame (None: sampled).
         items = [(p, start) for p in videos for start in self._starts(p, spec.num_frames, windows)][:limit]
@@ -186,10 +187,12 @@ class VideoDataset(Dataset):
             return [None]
 
     def _open(self, path: Path):
-        """The reader of ``path``, kept open for the next window of the same video."""
-        if self._reader is None or self._reader[0] != path:
-            self._reader = (path, open_clip(path))
-        return self._reader[1]
+        """The reader of ``path``, kept open for the next window of the same video by the process that opened
+        it: a DataLoader worker forked with its parent's reader opens its own (decord's decoding threads do
+        not survive a fork; the inherited reader would wait on them forever)."""
+        if self._reader is None or self._reader[:2] != (os.getpid(), path):
+            self._reader = (os.getpid(), path, open_clip(path))
+        return self._reader[2]
 
     def __getstate__(self) -> dict:
         """Pickled (for a DataLoader's worker processes) without the open reader."""
