@@ -182,7 +182,9 @@ class VideoDataset(Dataset):
         if stride is None:
             return [None]
         try:
-            return window_starts(len(self._open(path)), num_frames, stride)
+            # A reader of its own, closed here: a reader left open in this process would hang the DataLoader
+            # workers forked from it (decord's decoding threads do not survive a fork).
+            return window_starts(len(open_clip(path)), num_frames, stride)
         except VideoAttrError:
             return [None]
 
