@@ -238,9 +238,9 @@ def test_run_writes_the_combined_row_figure_row_and_npz_key(perturbation_run):
     )
     assert data["combined"].max() == pytest.approx(1.0)
     assert [r["map"] for r in json.loads(str(data["rows"]))] == ["single", "single", "combined"]
-    # the input row, one row per area and the combined row: 4 rows of 1.2 inches at 80 dpi
+    # the input row, one row per area, the combined row and the per-frame curves: 5 rows of 1.2 inches at 80 dpi
     with Image.open(out / "figures" / f"{CLIP}.png") as png:
-        assert png.size[1] == round(4 * 1.2 * 80)
+        assert png.size[1] == round(5 * 1.2 * 80)
     with Image.open(out / "figures" / f"{CLIP}.gif") as gif:
         assert gif.size == (4 * 112, 112)
     summary = json.loads((out / "summary.json").read_text())

@@ -55,7 +55,7 @@ def test_short_benchmark_writes_its_table_beside_the_reference(tmp_path):
     assert rows.loc["reference_step", "energy_in_mask_std"] == pytest.approx(np.std(reference["energy_in_mask"]))
     assert rows.loc["reference_step", "energy_in_mask"] == pytest.approx(reference["energy_in_mask"].mean())
     table = (tmp_path / "benchmark.md").read_text().splitlines()
-    assert table[0].startswith("| method | area | clips | iterations | pointing_game")
+    assert table[0].startswith("| method | area | clips | iterations | objective_met | pointing_game")
     assert len(table) == 2 + 4 and "±" in table[2]
     assert table[0] in out.stdout
     assert "down-100_1" in (tmp_path / "per_clip.md").read_text()

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import run_in_process
 from videoattr.outputs import RunStore, atomic_write, safe_name
 from videoattr.viz import overlay, save_animation, save_figure
 
@@ -67,3 +68,20 @@ def test_figure_and_animation_are_real_images(tmp_path):
         assert png.format == "PNG" and png.size[0] > 100
     with Image.open(tmp_path / "f.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 4 and gif.size == (16 * 3, 16)
+
+
+def test_maps_stored_as_float16_keep_the_results_of_the_float32_maps(tmp_path):
+    """maps_dtype=float16 halves what each clip's maps take; the rows are computed before, from float32."""
+    runs = {}
+    for dtype in ("float32", "float16"):
+        overrides = ["method=grad_cam", "dataset.clips=[up-100_0]", "figures=false", f"maps_dtype={dtype}"]
+        assert run_in_process(overrides, tmp_path / dtype) is None
+        runs[dtype] = tmp_path / dtype
+    full, half = (np.load(runs[d] / "clips" / "up-100_0.npz") for d in ("float32", "float16"))
+    assert full["maps"].dtype == np.float32 and half["maps"].dtype == np.float16
+    np.testing.assert_allclose(half["maps"], full["maps"], atol=1e-3)
+    assert (runs["float16"] / "clips" / "up-100_0.npz").stat().st_size < (
+        runs["float32"] / "clips" / "up-100_0.npz"
+    ).stat().st_size
+    tables = [pd.read_csv(runs[d] / "results.csv").drop(columns=["seconds"]) for d in ("float32", "float16")]
+    pd.testing.assert_frame_equal(*tables)

@@ -29,6 +29,7 @@ PROBE = """<script>window.onload = () => {
     images: images.length,
     broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
     scrollWidth: document.documentElement.scrollWidth,
+    wide: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 1400).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + (e.getAttribute("alt") || "") + " " + Math.round(e.getBoundingClientRect().width)),
     summary: [...document.querySelectorAll('#summary tr[data-job]')].map(tr => ({
       job: tr.dataset.job, map: tr.dataset.map, area: tr.dataset.area,
       values: Object.fromEntries([...tr.querySelectorAll('td[data-metric]')].map(td => [td.dataset.metric, text(td)])),
@@ -188,7 +189,7 @@ def test_report_of_a_run_shows_what_ran_its_summary_curves_and_figures(run_dir, 
 
     shown = probe(run_dir / "report.html", tmp_path / "profile")
     assert shown["images"] > 10 and shown["broken"] == []
-    assert shown["scrollWidth"] <= WIDTH
+    assert shown["scrollWidth"] <= WIDTH, shown["wide"]
     check_summary(shown["summary"], {".": run_dir})
     assert shown["grid"] == [3, 3]  # per clip: its frames, then area 0.05 and 0.1
     assert shown["gridHead"][2:] == ["step, area 0.05", "step, area 0.1"]
@@ -215,7 +216,7 @@ def test_report_of_a_sweep_compares_the_methods_clip_by_clip(sweep_dir, tmp_path
 
     shown = probe(sweep_dir / "report.html", tmp_path / "profile")
     assert shown["images"] > 10 and shown["broken"] == []
-    assert shown["scrollWidth"] <= WIDTH
+    assert shown["scrollWidth"] <= WIDTH, shown["wide"]
     check_summary(shown["summary"], jobs)
     # One row per clip: its frames, then one strip per method.
     assert shown["grid"] == [3, 3]

@@ -3,6 +3,7 @@ before it imports anything heavy."""
 
 SAMPLING_MODES = ("first", "last", "random")
 SHORT_CLIP_MODES = ("error", "loop", "pad")
+MAPS_DTYPES = ("float32", "float16")
 POLARITIES = ("positive", "negative", "both")
 METRIC_GROUPS = ("localisation", "faithfulness", "smoothness")
 CURVE_BASELINES = ("blur", "zero")

@@ -70,7 +70,9 @@ METRICS = (
     "iterations",
     "seconds",
 )
-IDENTITY = {"target", "predicted", "seed", "area"}
+# Not averaged into the summary table: identities, and the frame positions of the temporal view (per clip, in its
+# relevance plot; results.csv has them).
+IDENTITY = {"target", "predicted", "seed", "area", "peak_frame", "half_mass_start", "half_mass_frames"}
 # The loss terms of a perturbation fit (``history_<term>`` in a clip's .npz).
 TERMS = {
     "reward": "reward (weighted)",

@@ -14,7 +14,8 @@ from videoattr.temporal import frame_kept, frame_relevance, summary
 from videoattr.viz import probability_line
 
 # Identities, not quantities: left out of the means.
-NOT_AVERAGED = ("target", "predicted", "seed")
+# Identities and the temporal view's frame positions (per clip: a mean peak frame over clips says nothing).
+NOT_AVERAGED = ("target", "predicted", "seed", "peak_frame", "half_mass_start", "half_mass_frames")
 
 
 @dataclass
@@ -110,12 +111,15 @@ def result_rows(clip: ClipResult, model: str, method: str, seed: int, metrics: l
     return rows
 
 
-def clip_arrays(clip: ClipResult, model: str, method: str, seed: int, curves: dict[str, np.ndarray]) -> dict:
+def clip_arrays(
+    clip: ClipResult, model: str, method: str, seed: int, curves: dict[str, np.ndarray], maps_dtype: str = "float32"
+) -> dict:
     """The arrays of the clip's ``.npz`` (besides its rows and the config hash, added by the store), with
     ``frame_relevance`` (M x T, the scored maps' mass per frame) and for perturbation masks ``frame_kept``
-    (M x T, the fraction of each frame kept)."""
+    (M x T, the fraction of each frame kept). ``maps`` and ``combined`` are stored as ``maps_dtype``; every
+    number of the rows is computed from the full-precision maps before."""
     arrays = dict(
-        maps=clip.maps,
+        maps=clip.maps.astype(maps_dtype),
         areas=np.asarray(clip.areas, dtype=np.float64),
         target=clip.target,
         predicted=clip.predicted,
@@ -132,7 +136,7 @@ def clip_arrays(clip: ClipResult, model: str, method: str, seed: int, curves: di
         **curves,
     )
     if clip.combined is not None:
-        arrays["combined"] = clip.combined
+        arrays["combined"] = clip.combined.astype(maps_dtype)
     if method in PERTURBATION_METHODS:
         arrays["frame_kept"] = frame_kept(clip.scored_maps())
     return arrays

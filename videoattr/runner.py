@@ -411,7 +411,8 @@ class Job:
         with self.writing():
             try:
                 media = self._write_figures(clip) if self.cfg.figures else []
-                self.store.save_clip(clip.name, clip_arrays(clip, self.spec.name, self.method, seed, curves), rows)
+                arrays = clip_arrays(clip, self.spec.name, self.method, seed, curves, self.cfg.maps_dtype)
+                self.store.save_clip(clip.name, arrays, rows)
             except BaseException:
                 for path in (self.store.figure_path(clip.name, s) for s in (".png", ".gif")):
                     path.unlink(missing_ok=True)  # the figures of a clip that is not done

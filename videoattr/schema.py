@@ -29,6 +29,7 @@ from videoattr.choices import (
     GRADCAM_UPSAMPLING,
     HEAD_FUSIONS,
     IG_BASELINES,
+    MAPS_DTYPES,
     METRIC_GROUPS,
     POLARITIES,
     REMOVAL_PERTURBATIONS,
@@ -463,6 +464,7 @@ class RunConfig:
     overwrite: bool = False
     fail_fast: bool = False
     figures: bool = True
+    maps_dtype: str = "float32"
     verbose: bool = False
     objective: str | None = None
     plan: bool = False
@@ -472,6 +474,7 @@ class RunConfig:
         if isinstance(self.method, PerturbationConfig):
             check_combine(self.method.combine, areas)
         check_objective(self.objective, self.metrics.groups if isinstance(self.metrics, MetricsConfig) else None)
+        require(self.maps_dtype in MAPS_DTYPES, "maps_dtype", self.maps_dtype, f"use one of {', '.join(MAPS_DTYPES)}")
         target = self.target
         require(
             isinstance(target, str) and target.strip() != "" or integer(target, 0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ class VideoDataset(Dataset):
         shard: int | None = None,
         num_shards: int = 1,
     ):
-        self._reader: tuple[Path, object] | None = None
+        self._reader: tuple[int, Path, object] | None = None  # (process id, path, reader)
         videos = select_clips(list_clips(root), clips)
         # One item per clip, or per window of a video: its path and first frame (None: sampled).
         items = [(p, start) for p in videos for start in self._starts(p, spec.num_frames, windows)][:limit]
@@ -181,15 +182,19 @@ class VideoDataset(Dataset):
         if stride is None:
             return [None]
         try:
-            return window_starts(len(self._open(path)), num_frames, stride)
+            # A reader of its own, closed here: a reader left open in this process would hang the DataLoader
+            # workers forked from it (decord's decoding threads do not survive a fork).
+            return window_starts(len(open_clip(path)), num_frames, stride)
         except VideoAttrError:
             return [None]
 
     def _open(self, path: Path):
-        """The reader of ``path``, kept open for the next window of the same video."""
-        if self._reader is None or self._reader[0] != path:
-            self._reader = (path, open_clip(path))
-        return self._reader[1]
+        """The reader of ``path``, kept open for the next window of the same video by the process that opened
+        it: a DataLoader worker forked with its parent's reader opens its own (decord's decoding threads do
+        not survive a fork; the inherited reader would wait on them forever)."""
+        if self._reader is None or self._reader[:2] != (os.getpid(), path):
+            self._reader = (os.getpid(), path, open_clip(path))
+        return self._reader[2]
 
     def __getstate__(self) -> dict:
         """Pickled (for a DataLoader's worker processes) without the open reader."""
