@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from videoattr.data.classes import load_class_aliases, load_class_list, resolve_label
 from videoattr.data.readers import VIDEO_EXTENSIONS, frame_files, is_frame, is_video, natural_key, open_clip
@@ -189,9 +189,11 @@ class VideoDataset(Dataset):
             return [None]
 
     def _open(self, path: Path):
-        """The reader of ``path``, kept open for the next window of the same video by the process that opened
-        it: a DataLoader worker forked with its parent's reader opens its own (decord's decoding threads do
-        not survive a fork; the inherited reader would wait on them forever)."""
+        """The reader of ``path``. A DataLoader worker keeps it open for the next window of the same video; the
+        main process keeps none, since a reader open there would break the workers forked from it (decord's
+        decoding threads do not survive a fork)."""
+        if get_worker_info() is None:
+            return open_clip(path)
         if self._reader is None or self._reader[:2] != (os.getpid(), path):
             self._reader = (os.getpid(), path, open_clip(path))
         return self._reader[2]
