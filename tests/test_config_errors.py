@@ -88,6 +88,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["Unknown key trainer.max_step", "arguments of Lightning's Trainer"],
     ),
     "trainer_refused": (["trainer.accelerator=tpu"], ["Lightning refuses the trainer settings", "trainer.accelerator"]),
+    "gpu_without_cuda": (
+        ["method=grad", "trainer.accelerator=gpu"],
+        ["trainer.accelerator=gpu but torch sees no CUDA device", "trainer.accelerator=cpu"],
+    ),
     # unknown keys
     "unknown_method_key": (["method.colness=20"], ["Unknown key method.colness", "method takes name, iterations"]),
     "added_method_key": (["+method.colness=20"], ["Unknown key method.colness", "method takes name, iterations"]),

@@ -9,14 +9,13 @@ from PIL import Image
 
 import videoattr
 from helpers import compose_config
-from videoattr.data.datamodule import VideoDataModule
 from videoattr.data.datasets import VideoDataset, build_dataset
 from videoattr.data.readers import open_clip
 from videoattr.data.sampling import sample_indices
 from videoattr.data.transforms import denormalize, normalize, preprocess
 from videoattr.errors import VideoAttrError
 from videoattr.models.spec import ModelSpec
-from videoattr.runner import batch_size_of
+from videoattr.runner import batch_size_of, run_device
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "conf")
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -297,17 +296,6 @@ def test_random_sampling_is_fixed_by_the_seed(tmp_path, write_video, make_graded
     assert len({tuple(draw(seed)) for seed in range(6)}) > 1
 
 
-def test_datamodule_batches(tmp_path, write_video, make_graded_frames):
-    for name in ("a-1", "b-2", "a-3"):
-        write_video(tmp_path / f"{name}.mp4", make_graded_frames(8, 32, 32))
-    cfg = dataset_cfg(root=str(tmp_path), batch_size=2, short_clips="pad")
-    batches = list(VideoDataModule(cfg, tiny_spec(10, class_names=["a", "b"])).predict_dataloader())
-    assert [b["name"] for b in batches] == [["a-1", "a-3"], ["b-2"]]
-    assert batches[0]["clip"].shape == (2, 3, 10, 32, 32)
-    assert batches[0]["target"].tolist() == [0, 0]
-    assert batches[1]["frame_indices"].tolist() == [[0, 1, 2, 3, 4, 5, 6, 7, 7, 7]]
-
-
 def test_limit_keeps_the_first_clips_in_name_order(tmp_path, write_video, make_graded_frames):
     for name in ("c-1", "a-2", "b-3"):
         write_video(tmp_path / f"{name}.mp4", make_graded_frames(8, 32, 32))
@@ -366,3 +354,28 @@ def test_the_default_batch_size_follows_the_device(monkeypatch, dataset, cuda, s
     assert cfg.dataset.batch_size is None
     assert batch_size_of(cfg) == size
     assert batch_size_of(compose_config([*overrides, "dataset.batch_size=3"])) == 3
+
+
+@pytest.mark.parametrize(
+    "overrides, processes, cuda, device",
+    [
+        ([], 1, True, "cuda:0"),
+        (["trainer.devices=[2,3]"], 1, True, "cuda:2"),
+        (["trainer.accelerator=gpu"], 1, True, "cuda:0"),
+        (["trainer.accelerator=cpu"], 1, True, "cpu"),
+        ([], 2, True, "cpu"),
+        ([], 1, False, "cpu"),
+    ],
+    ids=["auto-gpu", "devices-list", "gpu", "cpu-asked", "ddp-ranks", "no-gpu"],
+)
+def test_every_method_runs_on_the_gpu_the_trainer_may_use(monkeypatch, overrides, processes, cuda, device):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert run_device(compose_config(["method=grad_cam", *overrides]), processes) == torch.device(device)
+
+
+def test_a_gpu_asked_for_without_cuda_is_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        VideoAttrError, match=r"^trainer.accelerator=gpu but torch sees no CUDA device: .*accelerator=cpu\.$"
+    ):
+        run_device(compose_config(["method=grad", "trainer.accelerator=gpu"]))

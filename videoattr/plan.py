@@ -24,7 +24,7 @@ from videoattr.methods import PERTURBATION_METHODS
 from videoattr.methods.cost import planned_passes
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, config_hash
-from videoattr.runner import areas_of, batch_size_of
+from videoattr.runner import areas_of, batch_size_of, run_device
 
 OVERNIGHT_S = 12 * 3600.0
 
@@ -151,14 +151,13 @@ def plan(cfg: DictConfig, run_dir: Path) -> str:
     fit = method in PERTURBATION_METHODS
     forward, backward = planned_passes(method, cfg.method, len(areas), frames)
     extra = run_passes(cfg, len(areas) + (cfg.method.get("combine") == "sum") if fit else 1)
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    gpu = fit and trainer.get("accelerator") != "cpu" and torch.cuda.is_available()
     batch = batch_size_of(cfg)
-    times = time_passes(net, (3, *frames), batch, torch.device("cuda" if gpu else "cpu"))
+    times = time_passes(net, (3, *frames), batch, run_device(cfg))
     model_s = backward * times.backward + (forward - backward + extra) * times.forward
     decode_s, workers = decode_seconds(clips.dataset, clips.todo), workers_of(cfg.dataset.num_workers)
     clip_s = clip_seconds(model_s, decode_s, workers)
-    world, shards, todo = world_size(trainer) if fit else 1, int(cfg.dataset.num_shards), len(clips.todo)
+    world = world_size(OmegaConf.to_container(cfg.trainer, resolve=True)) if fit else 1
+    shards, todo = int(cfg.dataset.num_shards), len(clips.todo)
     in_shard = (
         f", {len(clips.dataset)} in shard {cfg.dataset.shard} of {shards}" if cfg.dataset.shard is not None else ""
     )

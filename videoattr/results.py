@@ -63,7 +63,7 @@ def clip_result(
     result: Explanation, i: int, item: dict, logits: torch.Tensor, target: int, seconds: float, prob_baseline: float
 ) -> ClipResult:
     """Clip ``i`` of a batch's ``Explanation``, with its dataset ``item`` and clean ``logits``."""
-    extras = {k: np.asarray(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
+    extras = {k: as_numpy(v[i]) for k, v in result.extras.items() if not isinstance(v, dict)}
     return ClipResult(
         name=item["name"],
         label=item["label"],
@@ -76,9 +76,14 @@ def clip_result(
         frames=item["frames"].numpy(),
         frame_indices=item["frame_indices"].numpy(),
         extras={k: v for k, v in extras.items() if k != "combined"},
-        history={k: np.asarray(v[i]) for k, v in result.extras.get("history", {}).items()},
+        history={k: as_numpy(v[i]) for k, v in result.extras.get("history", {}).items()},
         combined=extras.get("combined"),
     )
+
+
+def as_numpy(value) -> np.ndarray:
+    """A tensor (on any device) or array-like as a NumPy array."""
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
 def result_rows(clip: ClipResult, model: str, method: str, seed: int, metrics: list[dict], label_of) -> list[dict]:

@@ -172,6 +172,8 @@ class Job:
         # After what can go wrong for the user: the other ranks start once this one has loaded everything.
         trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
         self.world: World = start_world(trainer) if self.method in PERTURBATION_METHODS else current()
+        self.device = run_device(cfg, self.world.size)
+        self.net.to(self.device)
         self.writes = self.world.rank == 0
         if not self.writes:
             quiet_rank(self.world.rank)
@@ -329,7 +331,7 @@ class Job:
         so that only the clip the model fails on fails)."""
         rows: list[torch.Tensor | Failure]
         with torch.no_grad():
-            logits, failure = self._attempt("model", self.net, torch.stack([item["clip"] for item in items]))
+            logits, failure = self._attempt("model", self.net, self._clips(items))
             if failure is None:
                 rows = list(logits)
             elif len(items) == 1:
@@ -337,7 +339,7 @@ class Job:
             else:
                 rows = []
                 for item in items:
-                    logits, failure = self._attempt("model", self.net, item["clip"][None])
+                    logits, failure = self._attempt("model", self.net, self._clips([item]))
                     rows.append(logits[0] if failure is None else failure)
         scored = [row for row in rows if not isinstance(row, Failure)]
         if scored:
@@ -347,7 +349,7 @@ class Job:
     def _explain_jobs(self, jobs: list[tuple[dict, torch.Tensor, int]]) -> None:
         """Explain clips (item, clean scores, target) in one call of the method; if that fails for a
         clip's reason, again one by one, so that only the bad clip fails. Rank 0 records the results."""
-        clips = torch.stack([item["clip"] for item, _, _ in jobs])
+        clips = self._clips([item for item, _, _ in jobs])
         targets = [t for _, _, t in jobs]
         start = time.perf_counter()
         try:
@@ -382,6 +384,10 @@ class Job:
                 if sanity is not None:
                     self.check.write_clip(item["name"], *sanity, item["frames"].numpy(), i)
                 self._record(clip, item)
+
+    def _clips(self, items: list[dict]) -> torch.Tensor:
+        """The items' clips as one N x 3 x T x H x W batch on the run's device."""
+        return torch.stack([item["clip"] for item in items]).to(self.device)
 
     def _check_classes(self, logits: torch.Tensor) -> None:
         names = self.spec.class_names
@@ -467,8 +473,9 @@ class Job:
 
         options = OmegaConf.to_container(self.cfg.metrics, resolve=True)
         gt = item.get("gt_mask")
+        clip_on_device = item["clip"].to(self.device)
         scored = [
-            clip_metrics(self.net, item["clip"], clip.target, torch.from_numpy(m), gt, return_curves=True, **options)
+            clip_metrics(self.net, clip_on_device, clip.target, torch.from_numpy(m), gt, return_curves=True, **options)
             for m in maps
         ]
         curves = {
@@ -514,6 +521,24 @@ def batch_size_of(cfg: DictConfig) -> int:
     return cfg.dataset.batch_size or (8 if torch.cuda.is_available() else 1)
 
 
+def run_device(cfg: DictConfig, processes: int = 1) -> torch.device:
+    """The device a run explains its clips on: a GPU when ``trainer.accelerator`` is auto, gpu or cuda and
+    torch sees one (the first of ``trainer.devices`` when they are a list), else the CPU. A run of
+    several processes (DDP) keeps its clips on the CPU: Lightning's strategy gives each rank its GPU."""
+    trainer = cfg.trainer
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise VideoAttrError(
+            f"trainer.accelerator={accelerator} but torch sees no CUDA device: run on a GPU machine, check "
+            "CUDA_VISIBLE_DEVICES and torch.cuda.is_available(), or set trainer.accelerator=cpu."
+        )
+    if processes > 1 or accelerator not in ("auto", "gpu", "cuda") or not torch.cuda.is_available():
+        return torch.device("cpu")
+    devices = trainer.get("devices", 1)
+    first = devices[0] if isinstance(devices, ListConfig | list) and len(devices) else 0
+    return torch.device("cuda", int(first))
+
+
 def run(cfg: DictConfig) -> Path | None:
     """Run the job of a composed config; returns the run directory (None on the ranks > 0 of a
     multi-process run, which write nothing)."""
@@ -522,6 +547,7 @@ def run(cfg: DictConfig) -> Path | None:
     set_verbose(bool(cfg.get("verbose", False)))
     if cfg.method.name in PERTURBATION_METHODS:
         check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+    run_device(cfg)  # a GPU asked for on a machine without one: one line before anything is written
     job = Job(cfg, run_dir)
     try:
         job.run()

@@ -1,7 +1,4 @@
-"""Clips in, model-ready items out: readers, sampling, transforms, datasets.
-
-The Lightning wrapper lives in ``videoattr.data.datamodule`` (not imported here, to keep this light).
-"""
+"""Clips in, model-ready items out: readers, sampling, transforms, datasets, the loader's worker processes."""
 
 from videoattr.data.classes import load_class_list, resolve_label
 from videoattr.data.datasets import VideoDataset, build_dataset
