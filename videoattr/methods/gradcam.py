@@ -42,6 +42,7 @@ from videoattr.choices import CHANNEL_WEIGHTS, GRADCAM_LAYOUTS, GRADCAM_UPSAMPLI
 from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
 from videoattr.methods.cost import cost
+from videoattr.methods.upsample import clip_maps
 from videoattr.models.hf import TokenLayout, adapted_name, find_hf_model, token_layout
 
 # Layouts whose maps are upsampled trilinearly under upsample="auto" (the CNN layouts keep the reference's way).
@@ -115,8 +116,7 @@ def grad_cam(
     cam = _combine(activation, gradient, channel_weights)
     if upsample == "auto":
         upsample = "trilinear" if layout in TRANSFORMER_LAYOUTS else "reference"
-    cam = _upsample(cam, (t, h, w), upsample)
-    return Explanation(_scale_per_clip(cam).unsqueeze(1).float(), extras=cost(n, 1, 1))
+    return Explanation(clip_maps(cam, (t, h, w), upsample), extras=cost(n, 1, 1))
 
 
 def default_layer(model: nn.Module) -> str | None:
@@ -364,20 +364,3 @@ def _combine(activation: torch.Tensor, gradient: torch.Tensor, channel_weights: 
     else:  # elementwise
         weights = gradient
     return F.relu((weights * activation).sum(dim=1))
-
-
-def _upsample(cam: torch.Tensor, size: tuple[int, int, int], mode: str) -> torch.Tensor:
-    """N x T' x H' x W' -> N x T x H x W."""
-    t, h, w = size
-    if mode == "trilinear":
-        return F.interpolate(cam.unsqueeze(1), size=size, mode="trilinear", align_corners=False).squeeze(1)
-    cam = F.interpolate(cam.unsqueeze(1), size=(t, *cam.shape[-2:]), mode="nearest").squeeze(1)
-    return F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)
-
-
-def _scale_per_clip(maps: torch.Tensor) -> torch.Tensor:
-    """Min-max scale each clip of ``maps`` (N x ...) to [0, 1]; a constant clip becomes zeros."""
-    flat = maps.flatten(1)
-    low = flat.min(dim=1, keepdim=True).values
-    span = flat.max(dim=1, keepdim=True).values - low
-    return ((flat - low) / torch.where(span > 0, span, torch.ones_like(span))).view_as(maps)

@@ -28,7 +28,7 @@ from videoattr.errors import VideoAttrError
 from videoattr.methods import Explanation
 from videoattr.methods.attention import Attention, Tokens, captured_attention
 from videoattr.methods.cost import cost
-from videoattr.methods.gradcam import _scale_per_clip, _upsample
+from videoattr.methods.upsample import clip_maps
 
 
 def attention_rollout(
@@ -45,7 +45,7 @@ def attention_rollout(
         model(inputs)
     fused = [_fuse(a.probs, head_fusion) for a in capture.attentions]
     relevance = _rollout(capture.attentions, fused, capture.tokens, identity, normalise=True)
-    return Explanation(_to_clip(relevance, inputs.shape), extras=cost(len(inputs), 1, 0))
+    return Explanation(clip_maps(relevance.clamp(min=0), tuple(inputs.shape[2:])), extras=cost(len(inputs), 1, 0))
 
 
 def grad_rollout(
@@ -69,7 +69,7 @@ def grad_rollout(
             for p, g in zip(probs, grads, strict=True)
         ]
         relevance = _rollout(capture.attentions, fused, capture.tokens, identity, normalise=False)
-    return Explanation(_to_clip(relevance, inputs.shape), extras=cost(len(inputs), 1, 1))
+    return Explanation(clip_maps(relevance.clamp(min=0), tuple(inputs.shape[2:])), extras=cost(len(inputs), 1, 1))
 
 
 def _check_fusion(head_fusion: str) -> None:
@@ -116,9 +116,3 @@ def _head_row(n: int, length: int, tokens: Tokens, like: torch.Tensor) -> torch.
     else:
         row[:, 0] = 1
     return row
-
-
-def _to_clip(relevance: torch.Tensor, clip_shape: torch.Size) -> torch.Tensor:
-    """N x T' x H' x W' -> N x 1 x T x H x W float32 in [0, 1], upsampled trilinearly, scaled per clip."""
-    maps = _upsample(relevance.clamp(min=0), tuple(clip_shape[2:]), "trilinear")
-    return _scale_per_clip(maps).unsqueeze(1).float()
