@@ -64,7 +64,7 @@ def method_overrides(method: str) -> list[str]:
 
 def run(model: str, method: str, out: Path, overrides: list[str]) -> Path:
     """Run ``method`` on ``model`` with ``overrides`` into OUT/<model>/<method>; returns that directory."""
-    directory = out / model / method
+    directory = out / model / method.replace("+", "_").replace("=", "-")  # Hydra's override grammar
     command = [
         sys.executable, "run.py", f"model={model}", *method_overrides(method), "metrics.groups=[localisation]",
         "figures=false", "overwrite=true", *overrides, f"hydra.run.dir={directory}",
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument(
         "--methods", nargs="+", default=["centre", "random", "grad", "grad_x_input", "grad_cam", "temporal_ep"]
     )
-    parser.add_argument("--set", nargs="*", default=[], help="more run.py overrides for every clip run")
+    parser.add_argument("--set", nargs="*", default=[], help="more run.py overrides for every run")
     parser.add_argument("--videos", type=int, default=0, help="long videos (0: the clips only)")
     parser.add_argument("--clips", type=int, default=5, help="clips per long video")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "temporal_grounding")
@@ -170,7 +170,9 @@ def main() -> None:
             if not rows:
                 rows = trivial_rows(clip_evidence(sorted(results["clip"].unique())))
             means = results[[c for c in COLUMNS if c in results]].mean()
-            rows.append({"model": model, "method": method, "clips": results["clip"].nunique(), **means.round(3)})
+            rows.append(
+                {"model": model, "method": method, "clips": results["clip"].nunique(), **means.round(3).to_dict()}
+            )
             write(rows, args.out, "grounding")
     if not args.videos:
         return
@@ -180,7 +182,7 @@ def main() -> None:
     windowed = [f"dataset.root={videos}", "dataset.masks=false", f"dataset.windows={FRAMES}"]
     for model in args.models:
         for method in args.methods:
-            directory = run(model, method, args.out / "long", windowed)
+            directory = run(model, method, args.out / "long", [*windowed, *args.set])
             rows.append({"model": model, "method": method, **long_scores(directory, videos)})
             write(rows, args.out, "long")
 

@@ -16,6 +16,7 @@ import videoattr
 from helpers import compose_config, run_in_process
 from videoattr.data.datasets import build_dataset
 from videoattr.errors import VideoAttrError
+from videoattr.methods.cost import planned_passes
 from videoattr.methods.perturbation.fit import select_frames
 from videoattr.methods.perturbation.frame_mask import FrameMaskGenerator
 from videoattr.methods.perturbation.options import resolve_options
@@ -105,6 +106,13 @@ def test_temporal_frames_fits_the_spatial_masks_on_the_frames_the_temporal_step_
     assert (kept[:, [0, 1, 4, 5, 6, 7]] == 0).all() and (kept[:, 2:4].amax(dim=1) > 0.5).all()
     assert result.extras["temporal_iterations"].tolist() == [[20, 20]]  # as many as the spatial fit, at most 200
     assert result.extras["iterations"].tolist() == [[20, 20]]
+
+
+def test_the_plan_counts_the_temporal_steps_passes():
+    """500 iterations x 2 areas, plus the temporal step's 200 (one area); 5 + 5 for a 5-iteration fit."""
+    assert planned_passes("3d_ep", {"iterations": 500, "temporal_frames": 0.5}, 2, (16, 112, 112)) == (1200, 1200)
+    assert planned_passes("step", {"iterations": 5, "temporal_frames": 0.5}, 1, (16, 112, 112)) == (10, 10)
+    assert planned_passes("3d_ep", {"iterations": 500, "temporal_frames": None}, 2, (16, 112, 112)) == (1000, 1000)
 
 
 def test_temporal_frames_refuses_an_area_its_frames_cannot_hold():
