@@ -89,14 +89,15 @@ def centre_in_time(length: int) -> np.ndarray:
 TRIVIAL_CURVES: dict[str, Callable[[int], np.ndarray]] = {"uniform in time": np.ones, "centre in time": centre_in_time}
 
 
-def trivial_rows(evidence: list[np.ndarray]) -> list[dict]:
-    """The grounding scores of ``TRIVIAL_CURVES`` against each of ``evidence`` (L booleans), averaged."""
+def trivial_rows(evidence: list[np.ndarray], unit: str) -> list[dict]:
+    """The grounding scores of ``TRIVIAL_CURVES`` against each of ``evidence`` (L booleans), averaged over the
+    ``len(evidence)`` ``unit`` (clips, videos)."""
     rows = []
     for name, curve in TRIVIAL_CURVES.items():
         pointing = [temporal_pointing(curve(len(e)), e) for e in evidence]
         iou = [top_window_iou(curve(len(e)), e) for e in evidence]
-        rows.append({"model": "-", "method": f"{name} (no run)", "temporal_pointing": np.mean(pointing),
-                     "temporal_iou": np.mean(iou)})  # fmt: skip
+        rows.append({"model": "-", "method": f"{name} (no run)", unit: len(evidence),
+                     "temporal_pointing": np.mean(pointing), "temporal_iou": np.mean(iou)})  # fmt: skip
     return rows
 
 
@@ -168,7 +169,7 @@ def main() -> None:
         for method in args.methods:
             results = single_maps(run(model, method, args.out, args.set))
             if not rows:
-                rows = trivial_rows(clip_evidence(sorted(results["clip"].unique())))
+                rows = trivial_rows(clip_evidence(sorted(results["clip"].unique())), "clips")
             means = results[[c for c in COLUMNS if c in results]].mean()
             rows.append(
                 {"model": model, "method": method, "clips": results["clip"].nunique(), **means.round(3).to_dict()}
@@ -178,7 +179,7 @@ def main() -> None:
         return
     videos = make_videos(args.out, args.videos, args.clips)
     evidence = [np.load(path)["evidence"] for path in sorted(videos.glob("*.npz"))]
-    rows = trivial_rows(evidence)
+    rows = trivial_rows(evidence, "videos")
     windowed = [f"dataset.root={videos}", "dataset.masks=false", f"dataset.windows={FRAMES}"]
     for model in args.models:
         for method in args.methods:
