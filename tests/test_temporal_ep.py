@@ -126,6 +126,10 @@ def test_temporal_frames_refuses_an_area_its_frames_cannot_hold():
     [
         (["method=3d_ep", "method.temporal_frames=1.5"], "temporal_frames.*strictly between 0 and 1"),
         (["method=temporal_ep", "method.temporal_frames=0.5"], "temporal_frames.*use null with temporal_ep"),
+        (
+            ["method=3d_ep", "method.temporal_frames=0.25", "area=0.3", "debug=fast"],
+            "area 0.3 is more than the 4 of 16",
+        ),
     ],
 )
 def test_a_bad_temporal_frames_is_one_line_naming_the_key(overrides, message, tmp_path):
