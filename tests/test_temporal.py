@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from benchmarks.temporal_grounding import method_overrides
 from helpers import ROOT, run_cli
 from videoattr.temporal import (
     frame_kept,
@@ -91,3 +92,12 @@ def test_a_run_records_when_each_map_puts_its_relevance(tmp_path):
         assert evidence[row["peak_frame"]]
     with Image.open(tmp_path / "figures" / f"{results['clip'][0]}.png") as figure:
         assert figure.height > 200  # frames, the overlay row and the curve row
+
+
+def test_the_grounding_benchmark_runs_a_method_with_its_options():
+    assert method_overrides("3d_ep_fast+temporal_frames=0.5+segment=2") == [
+        "method=3d_ep_fast",
+        "method.temporal_frames=0.5",
+        "method.segment=2",
+    ]
+    assert method_overrides("grad") == ["method=grad"]

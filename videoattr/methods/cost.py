@@ -27,10 +27,13 @@ def planned_passes(method: str, options: Mapping, areas: int, frames: tuple[int,
     ``options`` (``conf/method``), ``areas`` areas and clips of ``frames`` = (T, H, W), without running it.
     A perturbation fit's count is its full ``iterations`` (early stopping can only end it sooner)."""
     from videoattr.methods import PERTURBATION_METHODS
+    from videoattr.methods.perturbation.options import TEMPORAL
 
     if method in PERTURBATION_METHODS:
         senses = 2 if options.get("variant") == "dual" else 1
         passes = int(options["iterations"]) * areas * senses
+        if options.get("temporal_frames") is not None:  # the temporal step first: one area, at most 200 iterations
+            passes += min(TEMPORAL.iterations, int(options["iterations"])) * senses
         return passes, passes
     if method in ("grad", "grad_x_input", "grad_cam"):
         return 1, 1

@@ -24,9 +24,17 @@ from videoattr.methods import Explanation
 from videoattr.methods.perturbation.combine import combine_masks
 from videoattr.methods.perturbation.diagnostics import diagnose
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
+from videoattr.methods.perturbation.frame_mask import FrameMaskGenerator
 from videoattr.methods.perturbation.kind import model_kind
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
-from videoattr.methods.perturbation.options import check_areas, check_combine, resolve_options
+from videoattr.methods.perturbation.options import (
+    TEMPORAL,
+    PerturbationOptions,
+    check_areas,
+    check_combine,
+    frames_to_fit,
+    resolve_options,
+)
 
 # Lightning's advice that does not apply here (the "dataset" is the iteration index, the classifier
 # is in eval mode on purpose, short fits log less often than log_every_n_steps) and a deprecation
@@ -147,7 +155,12 @@ def fit_masks(
     opts = resolve_options(method, options, model_kind(model))
     areas = check_areas(areas)
     check_combine(opts.combine, areas)
-    module = PerturbationFit(model, inputs, target, areas, opts, generator)
+    frames = None
+    if opts.temporal_frames is not None:
+        kept = frames_to_fit(opts.temporal_frames, inputs.shape[2], areas)
+        frames, temporal_ran = select_frames(model, inputs, target, kept, opts, trainer, callbacks)
+        frames = frames.repeat_interleave(len(areas), dim=0)
+    module = PerturbationFit(model, inputs, target, areas, opts, generator, frames)
     if opts.early_stop_tol is not None:
         callbacks = [*(callbacks or []), MaskEarlyStopping(opts.early_stop_tol, opts.early_stop_patience)]
     if callable(signal.getsignal(signal.SIGTERM)):
@@ -173,8 +186,36 @@ def fit_masks(
         "history": {name: history[:, :, i] for i, name in enumerate(TERMS)},
         "iterations": np.full((n, a), ran),
     }
+    if frames is not None:
+        extras["temporal_iterations"] = np.full((n, a), temporal_ran)
     diagnostics = (opts.variant, opts.perturbation, opts.max_blur, extras["prob_preserved"], extras["prob_deleted"])
     extras.update(diagnose(module.classifier, inputs, target, maps, areas, *diagnostics))
     if opts.combine == "sum":
         extras["combined"] = combine_masks(maps, opts.combine_sigma).cpu().numpy()
     return Explanation(maps=maps, areas=areas, extras=extras)
+
+
+def select_frames(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+    kept: int,
+    opts: PerturbationOptions,
+    trainer: Mapping[str, Any] | None,
+    callbacks: Sequence[pl.Callback] | None,
+) -> tuple[torch.Tensor, int]:
+    """The temporal step of ``temporal_frames``: a ``temporal_ep`` fit of the N clips with its own defaults
+    (``options.TEMPORAL``) but ``opts``' variant, perturbation, pyramid, compile and seed, area ``kept`` / T,
+    no logger, and never more iterations than the spatial fit (200, or ``opts.iterations`` if fewer).
+    Returns the ``kept`` frames each clip's mask keeps most (N x kept, in time order; of tied frames the
+    earlier) and the iterations the fit ran."""
+    shared = {k: getattr(opts, k) for k in ("variant", "perturbation", "levels", "max_blur", "compile", "seed")}
+    shared["iterations"] = min(TEMPORAL.iterations, opts.iterations)
+    frames = inputs.shape[2]
+    generator = FrameMaskGenerator(inputs.shape[-2:], frames)
+    result = fit_masks(
+        "temporal_ep", model, inputs, target, [kept / frames], trainer, False, callbacks, generator, **shared
+    )
+    values = result.maps[:, 0, :, 0, 0]
+    order = values.sort(dim=1, descending=True, stable=True).indices[:, :kept]
+    return order.sort(dim=1).values.to(inputs.device), int(result.extras["iterations"].max())

@@ -63,8 +63,10 @@ class PerturbationFit(pl.LightningModule):
 
     classifier: frozen eval-mode network; clips: N x 3 x T x H x W; target: N class indices;
     generator: parameters -> padded masks (``grid_shape``, ``padded_shape``, ``crop``), by default the
-    smooth spatial ``SmoothMaskGenerator`` (the temporal method's: ``frame_mask.FrameMaskGenerator``).
-    ``masks`` (N A x T x grid) is the only parameter. After the fit ``history`` holds, per pair,
+    smooth spatial ``SmoothMaskGenerator`` (the temporal method's: ``frame_mask.FrameMaskGenerator``);
+    frames: None, or the K frames each pair's masks may use (N A x K indices, ``temporal_frames``): the
+    masks are then fitted on those frames only and are 0 on the others.
+    ``masks`` (N A x T x grid, or N A x K x grid) is the only parameter. After the fit ``history`` holds, per pair,
     the weighted energy terms and the target probability at every iteration (N A x 4 x iterations,
     rows in ``TERMS`` order) and ``final_prob`` the target probability of the preserved and of the
     deleted clip under the final mask (N A x 2).
@@ -78,6 +80,7 @@ class PerturbationFit(pl.LightningModule):
         areas: list[float],
         opts: PerturbationOptions,
         generator: nn.Module | None = None,
+        frames: torch.Tensor | None = None,
     ):
         super().__init__()
         n, _, t, h, w = clips.shape
@@ -93,9 +96,11 @@ class PerturbationFit(pl.LightningModule):
         pair_clip = torch.arange(n).repeat_interleave(len(areas))
         pair_area = areas * n
         start = getattr(self.generator, "initial", 1.0)  # the spatial masks start at 1, the temporal ones at 0
+        fitted = t if frames is None else frames.shape[1]
         self.masks = nn.Parameter(
-            torch.full((n * len(areas), t, *self.generator.grid_shape), start, device=clips.device)
+            torch.full((n * len(areas), fitted, *self.generator.grid_shape), start, device=clips.device)
         )
+        self.register_buffer("frames", frames, persistent=False)
         size = hp * wp if opts.per_frame else t * hp * wp
         self.register_buffer("pair_clip", pair_clip, persistent=False)
         self.register_buffer("pair_target", target.cpu()[pair_clip], persistent=False)
@@ -148,8 +153,13 @@ class PerturbationFit(pl.LightningModule):
         self.shuffle = torch.Generator(device=self.device)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
-        """The smooth masks of ``pairs`` with their margin, Q x T x H' x W'."""
-        return self.generator(self.masks[pairs])
+        """The smooth masks of ``pairs`` with their margin, Q x T x H' x W' (0 on the frames not in
+        ``frames``)."""
+        masks = self.generator(self.masks[pairs])
+        if self.frames is None:
+            return masks
+        full = masks.new_zeros(len(pairs), self.clips.shape[2], *masks.shape[2:])
+        return full.index_put_((torch.arange(len(pairs), device=masks.device)[:, None], self.frames[pairs]), masks)
 
     def scores(self, pairs: torch.Tensor, mask: torch.Tensor, senses: tuple[str, ...]) -> list[torch.Tensor]:
         """Logits of the clips of ``pairs`` perturbed with ``mask`` (Q x T x H x W), one Q x K tensor per

@@ -67,6 +67,10 @@ class PerturbationOptions:
     # Gaussian of combine_sigma pixels, divided by the maximum; needs 2 or more areas). None: off.
     combine: str | None = None
     combine_sigma: float = 10.0
+    # 2D-EP, 3D-EP, STEP: None fits the masks over all T frames; a fraction f first runs the temporal method
+    # (``TEMPORAL``'s settings, this fit's variant and perturbation, area f) and then fits the spatial masks
+    # on the max(1, round(f T)) frames it keeps most only (the masks are 0 on the other frames).
+    temporal_frames: float | None = None
 
     def __post_init__(self):
         """Raise ``ConfigValueError`` (naming the key and what it accepts) for a value out of range."""
@@ -115,6 +119,11 @@ class PerturbationOptions:
             ("early_stop_patience", integer(self.early_stop_patience, 1), "use an integer >= 1"),
             ("combine", self.combine is None or self.combine in COMBINATIONS, f"use null or {', '.join(COMBINATIONS)}"),
             ("combine_sigma", real(self.combine_sigma) and self.combine_sigma > 0, "use a number of pixels > 0"),
+            (
+                "temporal_frames",
+                self.temporal_frames is None or real(self.temporal_frames) and 0 < self.temporal_frames < 1,
+                "use a fraction of the frames strictly between 0 and 1, e.g. 0.5, or null for all frames",
+            ),
         ):
             require(ok, key, getattr(self, key), accepted)
 
@@ -198,6 +207,12 @@ def resolve_options(method: str, options: Mapping[str, Any], kind: str = "paper"
         if k != "name"
     }
     opts = dataclasses.replace(DEFAULTS[method], **values)
+    require(
+        method != "temporal_ep" or opts.temporal_frames is None,
+        "temporal_frames",
+        opts.temporal_frames,
+        "use null with temporal_ep (it is the temporal step itself), or set it on 2d_ep, 3d_ep or step",
+    )
     return dataclasses.replace(opts, **{k: v for k, v in MODEL_SETTINGS[kind].items() if getattr(opts, k) is None})
 
 
@@ -211,6 +226,23 @@ def check_areas(areas: float | Sequence[float]) -> list[float]:
         "use one or more fractions strictly between 0 and 1, e.g. area=0.05 or area=[0.05,0.1]",
     )
     return [float(a) for a in values]
+
+
+def frames_to_fit(fraction: float, frames: int, areas: Sequence[float]) -> int:
+    """How many of a clip's ``frames`` a spatial fit restricted by ``temporal_frames=fraction`` keeps:
+    max(1, round(fraction x frames)); refuses an area larger than their share of the clip (the masks could
+    not reach it)."""
+    kept = max(1, round(fraction * frames))
+    if kept == frames:
+        raise VideoAttrError(
+            f"temporal_frames={fraction:g} keeps all {frames} frames of the clip: use a smaller fraction, or null."
+        )
+    if max(areas) > kept / frames:
+        raise VideoAttrError(
+            f"area {max(areas):g} is more than the {kept} of {frames} frames that temporal_frames={fraction:g} keeps "
+            f"({kept / frames:.3g} of the clip): raise method.temporal_frames or lower the area."
+        )
+    return kept
 
 
 def check_combine(combine: str | None, areas: Sequence[float]) -> None:
