@@ -7,7 +7,8 @@
 ``--arch`` picks the network: ``cnn``, the 3D CNN of conf/model/synthetic.yaml, ``mvit``, the small
 torchvision MViT of conf/model/synthetic_mvit.yaml, or ``vit``, the small ``transformers`` ViViT with a
 convolutional stem of conf/model/synthetic_vit.yaml; each has its own default steps, learning rate and
-output (a state dict). All are trained and checked the same way.
+output (a state dict). All are trained and checked the same way; the ViT's stem also feeds an auxiliary
+head during training (``Arch.stem``, ``Classifier``).
 
 The model must have no default class: a clip without visible evidence belongs to no class. So a
 third of the training clips carry no evidence (the red disk removed, the clip fully blurred with
@@ -150,7 +151,8 @@ class TrainingClips(Dataset):
 class Classifier(pl.LightningModule):
     """Trains ``net``; with ``stem`` (a module name in it) an auxiliary max-pooling head on that module's
     output adds its cross-entropy (deep supervision: the stem learns the disk's motion in ~50 steps that way,
-    while through a transformer's class token alone it gets no usable gradient). Only ``net`` is saved."""
+    while through a transformer's class token alone it gets no usable gradient); the loss logged and printed is
+    then the sum of both. Only ``net`` is saved."""
 
     def __init__(self, net: nn.Module, lr: float, steps: int, stem: str | None = None):
         super().__init__()
