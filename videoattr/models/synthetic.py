@@ -1,5 +1,5 @@
 """The small networks that solve the synthetic world (``videoattr.synthetic``): a 3D CNN, an MViT and a
-VideoMAE-style ViT."""
+ViT (a ViViT with a convolutional stem)."""
 
 from __future__ import annotations
 
