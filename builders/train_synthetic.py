@@ -58,7 +58,8 @@ SYMMETRIES = list(itertools.product((False, True), repeat=4))
 
 @dataclass(frozen=True)
 class Arch:
-    """A network (of the number of classes) and the defaults of --steps, --lr, --out and --curriculum."""
+    """A network (of the number of classes), the defaults of --steps, --lr, --out and --curriculum, and how its
+    training items are drawn (``reuse``) and its stem supervised (``stem``)."""
 
     make: Callable[[int], nn.Module]
     steps: int
@@ -82,7 +83,7 @@ ARCHS = {
         out=ASSETS / "vit.pt",
         reuse=3,
         stem="model.vivit.embeddings.patch_embeddings.projection",
-    ),  # fmt: skip
+    ),
 }
 
 
