@@ -12,8 +12,10 @@ from torch import nn
 from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
 from helpers.hf import PATCH, TUBELET, evidence_clips, tiny_config, tiny_hf, trained_hf
 from videoattr import explain
+from videoattr.data import build_dataset
 from videoattr.errors import VideoAttrError
 from videoattr.methods.attention import _pool_transpose, _spatial_matrix, _temporal_matrix, hf_tokens
+from videoattr.models import load_model
 from videoattr.models.synthetic import synthetic_mvit
 from videoattr.schema import validate
 
@@ -53,6 +55,25 @@ def test_rollouts_on_mvit_give_finite_maps_aligned_with_the_clip(mvit, method):
     assert not torch.allclose(maps["mean", True], maps["mean", False])
     wrapped = nn.Sequential(nn.Identity(), mvit)  # the MViT found by class inside a wrapper
     assert torch.allclose(explain(wrapped, clips, [0, 1], method=method), maps["mean", True])
+
+
+@pytest.fixture(scope="module")
+def shipped_vit():
+    """The benchmark's ViT-style transformer (model=synthetic_vit: a ViViT with a convolutional stem), two of the
+    shipped clips and their classes."""
+    cfg = compose_config(["model=synthetic_vit"])
+    net, spec = load_model(cfg.model)
+    items = list(build_dataset(cfg.dataset, spec, seed=0))[:2]
+    return net, torch.stack([i["clip"] for i in items]), [i["target"] for i in items]
+
+
+@pytest.mark.parametrize("method", [*ROLLOUTS, "grad_cam"])
+def test_the_benchmarks_vit_is_explained_with_no_layer_option(shipped_vit, method):
+    """Its tokens (4 x 7 x 7 tubelets of 4 x 16 x 16 pixels behind the stem) and Grad-CAM layer are found by class."""
+    net, clips, targets = shipped_vit
+    maps = explain(net, clips, targets, method=method)
+    assert maps.shape == (2, 1, 16, 112, 112) and torch.isfinite(maps).all()
+    assert (maps.flatten(1).amax(1) > maps.flatten(1).amin(1)).all()
 
 
 def test_grad_rollout_follows_the_target_and_attention_rollout_does_not(mvit):

@@ -1,5 +1,3 @@
-import json
-
 import decord
 import numpy as np
 import pytest
@@ -9,17 +7,23 @@ from torchvision.models.video import MViT
 
 import videoattr
 from benchmarks.reference import gaussian_blur
-from builders.train_synthetic import SYMMETRIES, save_pretrained, symmetric
+from builders.train_synthetic import SYMMETRIES, symmetric
 from helpers import ROOT
 from videoattr.metrics import clip_metrics, pointing_game
 from videoattr.models import load_model
+from videoattr.models.hf import HFVideoClassifier
 from videoattr.models.synthetic import SyntheticNet, synthetic_vit
 from videoattr.synthetic import CLASSES, SyntheticClips, World, normalise, render_clip, save_clip
 from videoattr.synthetic.generator import DIRECTIONS, TARGET_COLOUR
 
 CLIPS = videoattr.ASSETS / "synthetic" / "clips"
-# The trained models of the world: config name -> (network class, committed checkpoint, Grad-CAM layer).
-TRAINED = {"synthetic": (SyntheticNet, "model.pt", "layer4"), "synthetic_mvit": (MViT, "mvit.pt", None)}
+# The trained models of the world: config name -> (network class, committed checkpoint, Grad-CAM layer, most
+# parameters).
+TRAINED = {
+    "synthetic": (SyntheticNet, "model.pt", "layer4", 100_000),
+    "synthetic_mvit": (MViT, "mvit.pt", None, 100_000),
+    "synthetic_vit": (HFVideoClassifier, "vit.pt", None, 200_000),
+}
 
 
 @pytest.fixture(scope="module", params=list(TRAINED))
@@ -111,8 +115,8 @@ def fresh_clips() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_model_is_small_and_accurate_on_fresh_clips(model, fresh_clips):
     net, spec = model
-    kind, checkpoint, _ = TRAINED[spec.name]
-    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < 100_000
+    kind, checkpoint, _, most = TRAINED[spec.name]
+    assert isinstance(net, kind) and sum(p.numel() for p in net.parameters()) < most
     assert (videoattr.ASSETS / "synthetic" / checkpoint).stat().st_size < 1_000_000
     clips, targets = fresh_clips
     assert (predict(net, clips) == targets).float().mean() >= 0.99
@@ -179,20 +183,16 @@ def test_symmetric_training_clips_keep_the_label_the_disk_shows(label):
     assert labels == set(range(len(CLASSES)))
 
 
-def test_vit_folder_loads_through_model_hf(tmp_path):
-    """A ViT written as train_synthetic writes it loads through model=hf with the same outputs, its input size,
-    normalisation and class names read from the folder."""
+def test_the_vits_stem_gives_the_time_major_tubelet_tokens_its_config_describes():
+    """synthetic_vit's convolutional stem stands in for the tubelet Conv3d: 4 x 7 x 7 tokens, flattened time-major
+    (as videoattr.models.hf.token_layout reads a ViViT), and a change inside one 4 x 16 x 16 tubelet moves that
+    tubelet's token most."""
     torch.manual_seed(0)
-    net = synthetic_vit().eval()
-    save_pretrained(net, tmp_path)
-    cfg = OmegaConf.load(ROOT / "conf" / "model" / "hf.yaml")
-    cfg.name = str(tmp_path)
-    loaded, spec = load_model(cfg)
-    clip = torch.randn(2, 3, spec.num_frames, *spec.crop)
+    embed = synthetic_vit().eval().model.vivit.embeddings.patch_embeddings
+    clip = torch.randn(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
+    changed = clip.clone()
+    changed[:, :, 4:8, 32:48, 80:96] += 2.0  # tubelet (t 1, h 2, w 5)
     with torch.no_grad():
-        assert torch.allclose(loaded(clip), net(clip), atol=1e-6)
-    processor = json.loads((tmp_path / "preprocessor_config.json").read_text())
-    assert [processor["crop_size"]["height"], processor["crop_size"]["width"]] == list(spec.crop)
-    assert processor["size"]["shortest_edge"] == min(spec.resize)
-    assert (processor["image_mean"], processor["image_std"]) == (list(spec.mean), list(spec.std))
-    assert loaded.model.config.id2label == dict(enumerate(spec.class_names)) and spec.class_names == list(CLASSES)
+        before, after = (embed(x.transpose(1, 2)) for x in (clip, changed))
+    assert before.shape == (1, 4 * 7 * 7, 64)
+    assert int((after - before).norm(dim=2).argmax()) == 1 * 49 + 2 * 7 + 5

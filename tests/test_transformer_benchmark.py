@@ -1,6 +1,8 @@
-"""The committed synthetic MViT (``model=synthetic_mvit``) on the 8 benchmark clips, whose ground-truth masks
-mark the red disk that decides the class: the rollouts and integrated gradients at their defaults must find it
-far more often than a random map (pointing 0.014, energy 0.005: docs/benchmark.md)."""
+"""The committed synthetic transformers (``model=synthetic_mvit``, ``model=synthetic_vit``) on the 8 benchmark clips,
+whose ground-truth masks mark the red disk that decides the class: the rollouts and integrated gradients at their
+defaults must find it far more often than a random map (pointing 0.014, energy 0.005: docs/benchmark.md)."""
+
+import functools
 
 import pytest
 import torch
@@ -14,9 +16,10 @@ from videoattr.models import load_model
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def benchmark():
-    cfg = compose_config(["model=synthetic_mvit"])
+@functools.cache
+def benchmark(model: str):
+    """The network of conf/model/``model``.yaml, the 8 benchmark clips, their classes and disk masks."""
+    cfg = compose_config([f"model={model}"])
     net, spec = load_model(cfg.model)
     items = list(build_dataset(cfg.dataset, spec, seed=0))
     clips, masks = torch.stack([i["clip"] for i in items]), torch.stack([i["gt_mask"] for i in items])
@@ -30,17 +33,18 @@ def scores(maps: torch.Tensor, masks: torch.Tensor) -> tuple[float, float]:
     return pointing, energy
 
 
+@pytest.mark.parametrize("model", ["synthetic_mvit", "synthetic_vit"])
 @pytest.mark.parametrize("method", ["attention_rollout", "grad_rollout"])
-def test_the_rollouts_find_the_disk_on_the_benchmarks_mvit(benchmark, method):
-    net, clips, targets, masks = benchmark
+def test_the_rollouts_find_the_disk_on_the_benchmarks_transformers(model, method):
+    net, clips, targets, masks = benchmark(model)
     pointing, energy = scores(explain(net, clips, targets, method=method), masks)
-    assert pointing > 0.5 and energy > 0.02, (method, pointing, energy)
+    assert pointing > 0.5 and energy > 0.02, (model, method, pointing, energy)
 
 
-def test_integrated_gradients_find_the_disk_on_the_benchmarks_mvit(benchmark):
+def test_integrated_gradients_find_the_disk_on_the_benchmarks_mvit():
     """From its default baseline (the normalisation's mean on a transformer), on one clip per class and 8
     steps to keep the test short (measured: pointing 1.0, energy 0.19; from black: 0.0 and 0.0096)."""
-    net, clips, targets, masks = benchmark
+    net, clips, targets, masks = benchmark("synthetic_mvit")
     one_per_class = [0, 2, 4, 6]
     maps = explain(
         net, clips[one_per_class], [targets[i] for i in one_per_class], method="integrated_grad", steps=8,
