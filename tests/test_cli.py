@@ -46,6 +46,7 @@ def test_cfg_job_prints_the_composed_config():
     assert "- 0.05" in out.stdout and "- 0.1" in out.stdout
 
 
+@pytest.mark.slow  # a full-size R(2+1)D on the CPU
 def test_torchvision_model_on_kinetics_demo_video(tmp_path):
     out = run(
         "model=r2plus1d",

@@ -372,6 +372,7 @@ class Stall(nn.Module):
 # Where each case stops the run and the autograd mode the model sees there.
 STALLS = {"between_fits": "no_grad", "in_fit": "grad"}
 INTERRUPTS = [("in_fit", signal.SIGINT), ("between_fits", signal.SIGTERM)]
+INTERRUPT_IDS = [f"{when}-{signum.name}" for when, signum in INTERRUPTS]
 
 
 def stall_overrides(base: Path, run_dir: Path) -> list[str]:
@@ -455,7 +456,7 @@ def interrupted(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("when, signum", INTERRUPTS, ids=str)
+@pytest.mark.parametrize("when, signum", INTERRUPTS, ids=INTERRUPT_IDS)
 def test_a_signal_stops_the_run_cleanly(interrupted, when, signum):
     """Wherever the signal lands (in Lightning's fit or in our loop between fits): status 128 + signal,
     our resume line last, the first clip complete and nothing half written."""
@@ -474,7 +475,7 @@ def test_a_signal_stops_the_run_cleanly(interrupted, when, signum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", INTERRUPTS, ids=str)
+@pytest.mark.parametrize("case", INTERRUPTS, ids=INTERRUPT_IDS)
 def test_a_rerun_resumes_an_interrupted_run(interrupted, case):
     run = interrupted[case]
     rerun, run_dir = run["rerun"], run["run_dir"]
