@@ -383,7 +383,7 @@ class Job:
                 clip = clip_result(result, i, item, row, target, seconds, float(baseline[i]))
                 if sanity is not None:
                     self.check.write_clip(item["name"], *sanity, item["frames"].numpy(), i)
-                self._record(clip, item)
+                self._record(clip, item, clips[i])
 
     def _clips(self, items: list[dict]) -> torch.Tensor:
         """The items' clips as one N x 3 x T x H x W batch on the run's device."""
@@ -401,10 +401,10 @@ class Job:
     def _label_of(self, index: int) -> str:
         return self.class_names[index] if self.class_names else str(index)
 
-    def _record(self, clip: ClipResult, item: dict) -> None:
+    def _record(self, clip: ClipResult, item: dict, on_device: torch.Tensor) -> None:
         """Score the clip's maps and write its figures, its ``.npz`` (rows included) and its tracking; the
         ``.npz``, written last, makes the clip done."""
-        scored, failure = self._attempt("metrics", self._metrics, item, clip)
+        scored, failure = self._attempt("metrics", self._metrics, item, clip, on_device)
         if failure is not None:
             self._fail(clip.name, failure, item["path"])
             return
@@ -462,10 +462,13 @@ class Job:
         atomic_write(gif, lambda tmp: save_animation(tmp, clip.frames, shown))
         return [png, gif]
 
-    def _metrics(self, item: dict, clip: ClipResult) -> tuple[list[dict], dict[str, np.ndarray]]:
+    def _metrics(
+        self, item: dict, clip: ClipResult, on_device: torch.Tensor
+    ) -> tuple[list[dict], dict[str, np.ndarray]]:
         """One metric dict per scored map of ``clip`` (empty when no metrics are configured) and, with the
         faithfulness group, the deletion and insertion curves of the maps (``curve_deletion``,
-        ``curve_insertion``: one row of steps + 1 probabilities per map, in the order of the rows)."""
+        ``curve_insertion``: one row of steps + 1 probabilities per map, in the order of the rows).
+        ``on_device``: the item's clip as the method saw it, on the run's device."""
         maps = clip.scored_maps()
         if not self.cfg.get("metrics"):
             return [{} for _ in maps], {}
@@ -473,9 +476,8 @@ class Job:
 
         options = OmegaConf.to_container(self.cfg.metrics, resolve=True)
         gt = item.get("gt_mask")
-        clip_on_device = item["clip"].to(self.device)
         scored = [
-            clip_metrics(self.net, clip_on_device, clip.target, torch.from_numpy(m), gt, return_curves=True, **options)
+            clip_metrics(self.net, on_device, clip.target, torch.from_numpy(m), gt, return_curves=True, **options)
             for m in maps
         ]
         curves = {
