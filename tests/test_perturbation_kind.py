@@ -12,6 +12,7 @@ from torch import nn
 
 import videoattr
 from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
+from videoattr.methods.perturbation import fit
 from videoattr.methods.perturbation.kind import model_kind
 from videoattr.methods.perturbation.options import DEFAULTS, resolve_options
 from videoattr.models import load_model
@@ -48,8 +49,9 @@ def test_a_model_with_attention_layers_is_found_by_class(build, kind):
 def test_without_attention_every_method_keeps_the_papers_settings(method):
     paper = dataclasses.replace(DEFAULTS[method], variant="preserve", perturbation="blur")
     assert resolve_options(method, {}) == resolve_options(method, {}, "paper") == paper
-    assert resolve_options(method, {}, "attention") == dataclasses.replace(paper, variant="delete", perturbation="fade")
-    assert resolve_options(method, {"variant": "dual"}, "attention").variant == "dual"
+    own = "dual" if method == "temporal_ep" else "delete"  # temporal_ep keeps and deletes its frames
+    assert resolve_options(method, {}, "attention") == dataclasses.replace(paper, variant=own, perturbation="fade")
+    assert resolve_options(method, {"variant": "preserve"}, "attention").variant == "preserve"
 
 
 def first_reward(net: nn.Module, **options) -> float:
@@ -80,6 +82,9 @@ def test_a_fit_without_variant_and_perturbation_runs_with_the_models_own(build, 
         ("synthetic_mvit", [], ("delete", "fade")),
         ("synthetic_mvit", ["method.variant=preserve"], ("preserve", "fade")),
         ("synthetic_mvit", ["method.perturbation=blur"], ("delete", "blur")),
+        ("synthetic", ["method=temporal_ep"], ("preserve", "blur")),
+        ("synthetic_mvit", ["method=temporal_ep"], ("dual", "fade")),
+        ("synthetic_mvit", ["method=temporal_ep", "method.variant=delete"], ("delete", "fade")),
     ],
 )
 def test_the_run_fills_the_models_settings_and_the_users_win(model, overrides, expected):
@@ -88,3 +93,22 @@ def test_the_run_fills_the_models_settings_and_the_users_win(model, overrides, e
     options = method_options(cfg, net, spec, [0.05], None)
     assert (options["variant"], options["perturbation"]) == expected
     assert baseline_settings(cfg.method.name, options) == {"perturbation": expected[1], "max_blur": 20.0}
+
+
+@pytest.mark.parametrize("build, temporal_variant", [(tiny_net, "preserve"), (tiny_mvit, "dual")])
+def test_the_temporal_step_of_temporal_frames_takes_temporal_eps_own_variant(build, temporal_variant, monkeypatch):
+    """3D-EP restricted by temporal_frames: its temporal step runs as temporal_ep would on the model (dual on a
+    model with attention), the spatial fit with 3D-EP's own variant."""
+    resolved = []
+
+    def recording(method, options, kind="paper"):
+        opts = resolve_options(method, options, kind)
+        resolved.append((method, opts.variant))
+        return opts
+
+    monkeypatch.setattr(fit, "resolve_options", recording)
+    spatial = "delete" if temporal_variant == "dual" else "preserve"
+    clips = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    net = build().eval().requires_grad_(False)
+    videoattr.explain(net, clips, [1], method="3d_ep", areas=[0.1], temporal_frames=0.5, **SMALL)
+    assert resolved == [("3d_ep", spatial), ("temporal_ep", temporal_variant)]

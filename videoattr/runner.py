@@ -44,7 +44,7 @@ from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.diagnostics import advice
 from videoattr.methods.perturbation.fit import check_trainer
 from videoattr.methods.perturbation.kind import model_kind
-from videoattr.methods.perturbation.options import MODEL_SETTINGS, PerturbationOptions, check_areas
+from videoattr.methods.perturbation.options import MODEL_SETTINGS, PerturbationOptions, check_areas, model_settings
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, atomic_write, config_hash
 from videoattr.results import (
@@ -89,7 +89,8 @@ def method_options(cfg: DictConfig, net, spec, areas: list[float], logger) -> di
     if cfg.method.name in PERTURBATION_METHODS:
         known.update(areas=areas, trainer=OmegaConf.to_container(cfg.trainer, resolve=True), logger=logger)
         # variant and perturbation left null: the model's own, by class (as the fit would resolve them)
-        options.update({k: v for k, v in MODEL_SETTINGS[model_kind(net)].items() if options.get(k) is None})
+        settings = model_settings(cfg.method.name, model_kind(net))
+        options.update({k: v for k, v in settings.items() if options.get(k) is None})
     for key, value in known.items():
         if key in accepted and options.get(key) is None:
             options[key] = value

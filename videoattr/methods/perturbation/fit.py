@@ -205,11 +205,12 @@ def select_frames(
     callbacks: Sequence[pl.Callback] | None,
 ) -> tuple[torch.Tensor, int]:
     """The temporal step of ``temporal_frames``: a ``temporal_ep`` fit of the N clips with its own defaults
-    (``options.TEMPORAL``) but ``opts``' variant, perturbation, pyramid, compile and seed, area ``kept`` / T,
+    (``options.TEMPORAL``, its variant the model's own for ``temporal_ep``: ``options.model_settings``) but
+    ``opts``' perturbation, pyramid, compile and seed, area ``kept`` / T,
     no logger, and never more iterations than the spatial fit (200, or ``opts.iterations`` if fewer).
     Returns the ``kept`` frames each clip's mask keeps most (N x kept, in time order; of tied frames the
     earlier) and the iterations the fit ran."""
-    shared = {k: getattr(opts, k) for k in ("variant", "perturbation", "levels", "max_blur", "compile", "seed")}
+    shared = {k: getattr(opts, k) for k in ("perturbation", "levels", "max_blur", "compile", "seed")}
     shared["iterations"] = min(TEMPORAL.iterations, opts.iterations)
     frames = inputs.shape[2]
     generator = FrameMaskGenerator(inputs.shape[-2:], frames)
