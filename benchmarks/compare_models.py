@@ -1,0 +1,104 @@
+"""One table of every method on several models of the synthetic world, from their benchmark runs.
+
+Reads the ``benchmark.csv`` that ``benchmarks.benchmark --model M --out DIR`` wrote for each model and
+writes, per method and area, each model's scores side by side: ``pointing / energy`` (pointing game and
+energy in mask, means over the clips) in a wide summary, then every score with the cost and the fit
+diagnostics (``objective_met``: the share of a perturbation method's masks that met their objective) in a
+long table, model by model. A method a model's run lacks is left empty (e.g. the rollouts on a CNN).
+
+Usage: python -m benchmarks.compare_models --runs synthetic=DIR synthetic_mvit=DIR synthetic_vit=DIR
+           [--out compare.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.benchmark import table_order
+
+LONG = [
+    "pointing_game",
+    "energy_in_mask",
+    "deletion_auc",
+    "insertion_auc",
+    "objective_met",
+    "forward_passes",
+    "backward_passes",
+    "seconds",
+]
+
+
+def load(runs: dict[str, Path]) -> pd.DataFrame:
+    """The runs' benchmark.csv rows, a ``model`` column added, methods in the benchmark's order."""
+    frames = []
+    for model, directory in runs.items():
+        path = directory / "benchmark.csv"
+        if not path.is_file():
+            raise SystemExit(f"{path} is missing: run python -m benchmarks.benchmark --model {model} --out {directory}")
+        frames.append(pd.read_csv(path).assign(model=model))
+    rows = pd.concat(frames, ignore_index=True)
+    rank = {m: i for i, m in enumerate(table_order())}
+    rows["rank"] = rows["method"].map(lambda m: rank.get(m.split(" (")[0], len(rank)))
+    rows["area"] = rows["area"].map(lambda a: "" if pd.isna(a) else f"{a:g}")
+    return rows.sort_values(["rank", "method", "area"], kind="stable").drop(columns="rank")
+
+
+def wide(rows: pd.DataFrame, models: list[str]) -> str:
+    """``| method | area | <model> ... |`` with ``pointing / energy`` cells."""
+    cells = rows.assign(cell=[f"{p:.2f} / {e:.3f}" for p, e in zip(rows["pointing_game"], rows["energy_in_mask"])])
+    table = cells.pivot_table(index=["method", "area"], columns="model", values="cell", aggfunc="first", sort=False)
+    header = "| method | area | " + " | ".join(models) + " |\n|" + "---|" * (len(models) + 2) + "\n"
+    body = [
+        f"| {method} | {area} | " + " | ".join("" if pd.isna(row.get(m)) else row[m] for m in models) + " |"
+        for (method, area), row in table.iterrows()
+    ]
+    return header + "\n".join(body) + "\n"
+
+
+def long(rows: pd.DataFrame) -> str:
+    """Every score, the cost and objective_met, one row per method, area and model."""
+    columns = [c for c in LONG if c in rows]
+
+    def cell(value: float, column: str) -> str:
+        if pd.isna(value):
+            return ""
+        if column in ("forward_passes", "backward_passes"):
+            return f"{value:.0f}"
+        return f"{value:.3g}"
+
+    header = "| method | area | model | " + " | ".join(columns) + " |\n|" + "---|" * (len(columns) + 3) + "\n"
+    body = [
+        f"| {r.method} | {r.area} | {r.model} | " + " | ".join(cell(getattr(r, c), c) for c in columns) + " |"
+        for r in rows.itertuples()
+    ]
+    return header + "\n".join(body) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, metavar="MODEL=DIR", help="a benchmark run per model")
+    parser.add_argument("--out", type=Path, default=Path("outputs/compare_models.md"))
+    args = parser.parse_args()
+    runs = {}
+    for run in args.runs:
+        model, sep, directory = run.partition("=")
+        if not sep:
+            parser.error(f"--runs takes MODEL=DIR, got {run}")
+        runs[model] = Path(directory)
+    rows = load(runs)
+    text = (
+        "Pointing game / energy in mask (means over the clips)\n\n"
+        + wide(rows, list(runs))
+        + "\nEvery score, the cost per clip and the share of masks that met their objective\n\n"
+        + long(rows)
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
