@@ -12,8 +12,9 @@ from torch import nn
 
 import videoattr
 from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
+from helpers.hf import FRAMES, SIZE, TUBELET, tiny_hf
 from videoattr.methods.perturbation import fit
-from videoattr.methods.perturbation.kind import model_kind
+from videoattr.methods.perturbation.kind import model_kind, tubelet_frames
 from videoattr.methods.perturbation.options import DEFAULTS, resolve_options
 from videoattr.models import load_model
 from videoattr.runner import baseline_settings, method_options
@@ -112,3 +113,28 @@ def test_the_temporal_step_of_temporal_frames_takes_temporal_eps_own_variant(bui
     net = build().eval().requires_grad_(False)
     videoattr.explain(net, clips, [1], method="3d_ep", areas=[0.1], temporal_frames=0.5, **SMALL)
     assert resolved == [("3d_ep", spatial), ("temporal_ep", temporal_variant)]
+
+
+@pytest.mark.parametrize(
+    "build, frames",
+    [(tiny_net, 1), (tiny_mvit, 2), (tiny_swin3d, 2), (SelfAttentionNet, 1)],
+)
+def test_the_tubelet_is_the_patch_embeddings_temporal_stride(build, frames):
+    assert tubelet_frames(build(), (1, 3, 8, 32, 32)) == frames
+
+
+@pytest.mark.parametrize("arch", ["videomae", "vivit", "timesformer"])
+def test_the_tubelet_of_a_hugging_face_model_is_read_from_its_token_grid(arch):
+    assert tubelet_frames(tiny_hf(arch, ["a", "b"]), (1, 3, FRAMES, SIZE, SIZE)) == TUBELET[arch]
+
+
+@pytest.mark.parametrize("build, tubelet", [(tiny_net, 1), (tiny_mvit, 2)])
+def test_temporal_ep_keeps_or_perturbs_the_models_tubelets_whole(build, tubelet):
+    """segment left None: the model's tubelet, here and in temporal_frames' temporal step."""
+    clips = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    net = build().eval().requires_grad_(False)
+    options = {**SMALL, "iterations": 3}
+    maps = videoattr.explain(net, clips, [1], method="temporal_ep", areas=[0.5], **options)[0, 0, :, 0, 0]
+    assert torch.equal(maps, maps[::tubelet].repeat_interleave(tubelet))  # equal within each tubelet
+    per_frame = videoattr.explain(net, clips, [1], method="temporal_ep", areas=[0.5], segment=1, **options)
+    assert torch.equal(maps, per_frame[0, 0, :, 0, 0]) == (tubelet == 1)

@@ -178,7 +178,7 @@ def test_core_loss_averages_the_mask_over_each_strided_ellipsoid():
 def test_method_config_holds_every_option_with_its_default(method):
     options = OmegaConf.to_container(compose_config([f"method={method}", "seed=0"]).method, resolve=True)
     assert options.pop("name") == method
-    assert options.pop("segment", 1) == 1  # temporal_ep's own key: frames per mask value
+    assert options.pop("segment", None) is None  # temporal_ep's own key: frames per mask value, the model's
     expected = dataclasses.asdict(DEFAULTS[method])
     assert {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()} == expected
 

@@ -37,6 +37,7 @@ def test_frame_masks_are_equal_within_a_segment_and_fill_their_frames():
 
 
 def test_the_config_is_registered_with_its_segment():
+    assert compose_config(["method=temporal_ep"]).method.segment is None  # the model's tubelet
     cfg = compose_config(["method=temporal_ep", "method.segment=2"])
     assert (cfg.method.name, cfg.method.segment, cfg.method.iterations) == ("temporal_ep", 2, 200)
     with pytest.raises(VideoAttrError, match="segment"):

@@ -361,13 +361,18 @@ PerturbationConfig = _perturbation_schema()
 
 @dataclass
 class TemporalConfig(PerturbationConfig):
-    """temporal_ep: the perturbation options and ``segment``, the frames per mask value."""
+    """temporal_ep: the perturbation options and ``segment``, the frames per mask value (None: the model's tubelet)."""
 
-    segment: int = 1
+    segment: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
-        require(integer(self.segment, 1), "segment", self.segment, "use a number of frames >= 1 (a tubelet's length)")
+        require(
+            self.segment is None or integer(self.segment, 1),
+            "segment",
+            self.segment,
+            "use a number of frames >= 1 (a tubelet's length), or null for the model's own",
+        )
 
 
 @dataclass

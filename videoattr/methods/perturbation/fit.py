@@ -25,7 +25,7 @@ from videoattr.methods.perturbation.combine import combine_masks
 from videoattr.methods.perturbation.diagnostics import diagnose
 from videoattr.methods.perturbation.early_stopping import MaskEarlyStopping
 from videoattr.methods.perturbation.frame_mask import FrameMaskGenerator
-from videoattr.methods.perturbation.kind import model_kind
+from videoattr.methods.perturbation.kind import model_kind, tubelet_frames
 from videoattr.methods.perturbation.module import TERMS, PerturbationFit
 from videoattr.methods.perturbation.options import (
     TEMPORAL,
@@ -205,15 +205,15 @@ def select_frames(
     callbacks: Sequence[pl.Callback] | None,
 ) -> tuple[torch.Tensor, int]:
     """The temporal step of ``temporal_frames``: a ``temporal_ep`` fit of the N clips with its own defaults
-    (``options.TEMPORAL``, its variant the model's own for ``temporal_ep``: ``options.model_settings``) but
-    ``opts``' perturbation, pyramid, compile and seed, area ``kept`` / T,
+    (``options.TEMPORAL``, its variant the model's own for ``temporal_ep``: ``options.model_settings``, its
+    segment the model's tubelet) but ``opts``' perturbation, pyramid, compile and seed, area ``kept`` / T,
     no logger, and never more iterations than the spatial fit (200, or ``opts.iterations`` if fewer).
     Returns the ``kept`` frames each clip's mask keeps most (N x kept, in time order; of tied frames the
     earlier) and the iterations the fit ran."""
     shared = {k: getattr(opts, k) for k in ("perturbation", "levels", "max_blur", "compile", "seed")}
     shared["iterations"] = min(TEMPORAL.iterations, opts.iterations)
     frames = inputs.shape[2]
-    generator = FrameMaskGenerator(inputs.shape[-2:], frames)
+    generator = FrameMaskGenerator(inputs.shape[-2:], frames, tubelet_frames(model, inputs.shape))
     result = fit_masks(
         "temporal_ep", model, inputs, target, [kept / frames], trainer, False, callbacks, generator, **shared
     )

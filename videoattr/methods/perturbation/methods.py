@@ -14,6 +14,7 @@ from torch import nn
 from videoattr.methods import Explanation
 from videoattr.methods.perturbation.fit import fit_masks
 from videoattr.methods.perturbation.frame_mask import FrameMaskGenerator
+from videoattr.methods.perturbation.kind import tubelet_frames
 
 
 def _method(name: str, summary: str) -> Callable[..., Explanation]:
@@ -52,16 +53,17 @@ def temporal_ep(
     logger: Logger | bool | None = None,
     callbacks: Sequence[pl.Callback] | None = None,
     seed: int = 0,
-    segment: int = 1,
+    segment: int | None = None,
     **options: Any,
 ) -> Explanation:
     """Temporal extremal perturbation: the smallest set of frames (``segment`` > 1: of runs of that many
-    frames, e.g. a transformer's tubelets) that, kept while the others are blurred (or faded), still gives
-    the target; ``areas`` are fractions of the frames (0.25 of 16: 4 frames), all fitted at once. One
-    parameter per frame: the fit of 3D-EP with ``frame_mask.FrameMaskGenerator`` as its mask, so the
-    maps (N x A x T x H x W) are constant over each frame.
+    frames, e.g. a transformer's tubelets; None: the model's tubelet length, ``kind.tubelet_frames``) that,
+    kept while the others are blurred (or faded), still gives the target; ``areas`` are fractions of the
+    frames (0.25 of 16: 4 frames), all fitted at once. One parameter per frame: the fit of 3D-EP with
+    ``frame_mask.FrameMaskGenerator`` as its mask, so the maps (N x A x T x H x W) are constant over each frame.
 
     """
+    segment = tubelet_frames(model, inputs.shape) if segment is None else segment
     generator = FrameMaskGenerator(inputs.shape[-2:], inputs.shape[2], segment)
     return fit_masks(
         "temporal_ep", model, inputs, target, areas, trainer, logger, callbacks, generator, seed=seed, **options
