@@ -56,13 +56,10 @@ def test_integrated_gradients_find_the_disk_on_the_benchmarks_mvit():
 
 def test_2d_ep_at_its_defaults_finds_the_disk_on_the_benchmarks_mvit():
     """The fast 2D-EP preset with the MViT's own settings (delete, fade: found by class) at area 0.02 on the first
-    clip of two classes: each mask meets its objective and the pair points at the disk (measured on the 8
-    clips: 8 of 8 met, pointing 0.711, energy 0.076; these two 0.833 and 0.667)."""
+    clip: its mask meets its objective and points at the disk (measured on the 8 clips: 8 of 8 met, pointing
+    0.711, energy 0.076; on this one 0.833 and 0.072)."""
     net, clips, targets, masks = benchmark("synthetic_mvit")
-    chosen = [0, 2]
-    result = explain(
-        net, clips[chosen], [targets[i] for i in chosen], method="2d_ep_fast", areas=[0.02], return_details=True
-    )
-    assert result.extras["objective_met"].tolist() == [[True], [True]]
-    pointing, energy = scores(result.maps, masks[chosen])
+    result = explain(net, clips[:1], targets[:1], method="2d_ep_fast", areas=[0.02], return_details=True)
+    assert result.extras["objective_met"].tolist() == [[True]]
+    pointing, energy = scores(result.maps, masks[:1])
     assert pointing > 0.6 and energy > 0.04, (pointing, energy)
