@@ -4,7 +4,8 @@ Reads the ``benchmark.csv`` that ``benchmarks.benchmark --model M --out DIR`` wr
 writes, per method and area, each model's scores side by side: ``pointing / energy`` (pointing game and
 energy in mask, means over the clips) in a wide summary, then every score with the cost and the fit
 diagnostics (``objective_met``: the share of a perturbation method's masks that met their objective) in a
-long table, model by model. A method a model's run lacks is left empty (e.g. the rollouts on a CNN).
+long table, model by model (a perturbation method's cost is its iterations, each a forward and a backward
+pass per mask). A method a model's run lacks is left empty (e.g. the rollouts on a CNN).
 
 Usage: python -m benchmarks.compare_models --runs synthetic=DIR synthetic_mvit=DIR synthetic_vit=DIR
            [--out compare.md]
@@ -25,6 +26,7 @@ LONG = [
     "deletion_auc",
     "insertion_auc",
     "objective_met",
+    "iterations",
     "forward_passes",
     "backward_passes",
     "seconds",
@@ -65,7 +67,7 @@ def long(rows: pd.DataFrame) -> str:
     def cell(value: float, column: str) -> str:
         if pd.isna(value):
             return ""
-        if column in ("forward_passes", "backward_passes"):
+        if column in ("iterations", "forward_passes", "backward_passes"):
             return f"{value:.0f}"
         return f"{value:.3g}"
 
