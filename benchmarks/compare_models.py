@@ -5,7 +5,8 @@ writes, per method and area, each model's scores side by side: ``pointing / ener
 energy in mask, means over the clips) in a wide summary, then every score with the cost and the fit
 diagnostics (``objective_met``: the share of a perturbation method's masks that met their objective) in a
 long table, model by model (a perturbation method's cost is its iterations, each a forward and a backward
-pass per mask). A method a model's run lacks is left empty (e.g. the rollouts on a CNN).
+pass per mask), and from each run's ``all_results.csv`` ``temporal pointing / temporal IoU`` (when in the
+clip: ``videoattr.temporal``). A method a model's run lacks is left empty (e.g. the rollouts on a CNN).
 
 Usage: python -m benchmarks.compare_models --runs synthetic=DIR synthetic_mvit=DIR synthetic_vit=DIR
            [--out compare.md]
@@ -48,9 +49,29 @@ def load(runs: dict[str, Path]) -> pd.DataFrame:
     return rows.sort_values(["rank", "method", "area"], kind="stable").drop(columns="rank")
 
 
-def wide(rows: pd.DataFrame, models: list[str]) -> str:
-    """``| method | area | <model> ... |`` with ``pointing / energy`` cells."""
-    cells = rows.assign(cell=[f"{p:.2f} / {e:.3f}" for p, e in zip(rows["pointing_game"], rows["energy_in_mask"])])
+def temporal(runs: dict[str, Path], rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each method's mean temporal pointing and temporal IoU over the clips of its run's
+    all_results.csv (the same method and area); NaN where a run lacks them."""
+    means = []
+    for model, directory in runs.items():
+        path = directory / "all_results.csv"
+        if not path.is_file():
+            continue
+        results = pd.read_csv(path)
+        results = results[results["map"].fillna("single") == "single"]
+        results["area"] = results["area"].map(lambda a: "" if pd.isna(a) else f"{a:g}")
+        grouped = results.groupby(["method", "area"])[["temporal_pointing", "temporal_iou"]].mean()
+        means.append(grouped.reset_index().assign(model=model))
+    if not means:
+        return rows.assign(temporal_pointing=float("nan"), temporal_iou=float("nan"))
+    return rows.merge(pd.concat(means), on=["method", "area", "model"], how="left")
+
+
+def wide(rows: pd.DataFrame, models: list[str], first: str, second: str, digits: tuple[int, int]) -> str:
+    """``| method | area | <model> ... |`` with ``first / second`` cells (e.g. pointing / energy)."""
+    a, b = digits
+    cells = rows.dropna(subset=[first, second])
+    cells = cells.assign(cell=[f"{x:.{a}f} / {y:.{b}f}" for x, y in zip(cells[first], cells[second])])
     table = cells.pivot_table(index=["method", "area"], columns="model", values="cell", aggfunc="first", sort=False)
     header = "| method | area | " + " | ".join(models) + " |\n|" + "---|" * (len(models) + 2) + "\n"
     body = [
@@ -90,13 +111,17 @@ def main() -> None:
         if not sep:
             parser.error(f"--runs takes MODEL=DIR, got {run}")
         runs[model] = Path(directory)
-    rows = load(runs)
+    rows = temporal(runs, load(runs))
     text = (
         "Pointing game / energy in mask (means over the clips)\n\n"
-        + wide(rows, list(runs))
+        + wide(rows, list(runs), "pointing_game", "energy_in_mask", (2, 3))
         + "\nEvery score, the cost per clip and the share of masks that met their objective\n\n"
         + long(rows)
     )
+    if rows["temporal_pointing"].notna().any():
+        text += "\nWhen: temporal pointing / temporal IoU (means over the clips)\n\n" + wide(
+            rows, list(runs), "temporal_pointing", "temporal_iou", (2, 2)
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

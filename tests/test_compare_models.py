@@ -44,6 +44,19 @@ def test_the_models_scores_side_by_side(tmp_path, monkeypatch, capsys):
     assert lines.index("| grad |  | 0.93 / 0.114 | 0.77 / 0.031 |") < lines.index(
         "| grad_rollout |  |  | 0.79 / 0.101 |"
     )
+    assert "When:" not in text  # no run has all_results.csv
+
+
+def test_when_in_the_clip_comes_from_each_runs_clips(tmp_path, monkeypatch):
+    cnn = write_run(tmp_path / "cnn", [row("grad", 0.9, 0.1), row("3d_ep_fast", 0.5, 0.09, 0.02)])
+    clips = [("grad", None, 1.0, 0.5), ("grad", None, 0.0, 0.25), ("3d_ep_fast", 0.02, 1.0, 1.0)]
+    pd.DataFrame(
+        [{"method": m, "area": a, "map": "single", "temporal_pointing": p, "temporal_iou": i} for m, a, p, i in clips]
+        + [{"method": "3d_ep_fast", "area": None, "map": "combined", "temporal_pointing": 0.0, "temporal_iou": 0.0}]
+    ).to_csv(cnn / "all_results.csv", index=False)
+    run(monkeypatch, "--runs", f"cnn={cnn}", "--out", str(tmp_path / "compare.md"))
+    when = (tmp_path / "compare.md").read_text().split("When: temporal pointing / temporal IoU")[1].splitlines()
+    assert "| grad |  | 0.50 / 0.38 |" in when and "| 3d_ep_fast | 0.02 | 1.00 / 1.00 |" in when
 
 
 def test_a_missing_run_names_the_file_and_the_command(tmp_path, monkeypatch):
