@@ -114,6 +114,10 @@ def test_the_plan_counts_the_temporal_steps_passes():
     assert planned_passes("3d_ep", {"iterations": 500, "temporal_frames": 0.5}, 2, (16, 112, 112)) == (1200, 1200)
     assert planned_passes("step", {"iterations": 5, "temporal_frames": 0.5}, 1, (16, 112, 112)) == (10, 10)
     assert planned_passes("3d_ep", {"iterations": 500, "temporal_frames": None}, 2, (16, 112, 112)) == (1000, 1000)
+    # a model with attention layers: temporal_ep (and the temporal step) keep and delete, two passes each
+    assert planned_passes("temporal_ep", {"iterations": 200}, 1, (16, 112, 112), "attention") == (400, 400)
+    options = {"iterations": 500, "temporal_frames": 0.5}
+    assert planned_passes("3d_ep", options, 2, (16, 112, 112), "attention") == (1400, 1400)
 
 
 def test_temporal_frames_refuses_an_area_its_frames_cannot_hold():

@@ -22,6 +22,7 @@ from videoattr.data.datasets import VideoDataset, build_dataset
 from videoattr.data.loader import workers_of
 from videoattr.methods import PERTURBATION_METHODS
 from videoattr.methods.cost import planned_passes
+from videoattr.methods.perturbation.kind import model_kind
 from videoattr.models import load_model
 from videoattr.outputs import RunStore, config_hash
 from videoattr.runner import areas_of, batch_size_of, run_device
@@ -149,7 +150,7 @@ def plan(cfg: DictConfig, run_dir: Path) -> str:
     clips = find_clips(cfg, spec, store)
     method, areas, frames = cfg.method.name, areas_of(cfg), (spec.num_frames, *spec.crop)
     fit = method in PERTURBATION_METHODS
-    forward, backward = planned_passes(method, cfg.method, len(areas), frames)
+    forward, backward = planned_passes(method, cfg.method, len(areas), frames, model_kind(net))
     extra = run_passes(cfg, len(areas) + (cfg.method.get("combine") == "sum") if fit else 1)
     batch = batch_size_of(cfg)
     times = time_passes(net, (3, *frames), batch, run_device(cfg))

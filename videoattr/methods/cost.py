@@ -22,18 +22,22 @@ def cost(n: int, forward: int | torch.Tensor, backward: int | torch.Tensor = 0) 
     }
 
 
-def planned_passes(method: str, options: Mapping, areas: int, frames: tuple[int, int, int]) -> tuple[int, int]:
+def planned_passes(
+    method: str, options: Mapping, areas: int, frames: tuple[int, int, int], kind: str = "paper"
+) -> tuple[int, int]:
     """(forward, backward) passes per clip that ``method`` will report in its ``cost`` with the config
     ``options`` (``conf/method``), ``areas`` areas and clips of ``frames`` = (T, H, W), without running it.
-    A perturbation fit's count is its full ``iterations`` (early stopping can only end it sooner)."""
+    A perturbation fit's count is its full ``iterations`` (early stopping can only end it sooner); a
+    ``variant`` left None is the one it takes on a model of ``kind`` (``perturbation.kind.model_kind``)."""
     from videoattr.methods import PERTURBATION_METHODS
-    from videoattr.methods.perturbation.options import TEMPORAL
+    from videoattr.methods.perturbation.options import TEMPORAL, model_settings
 
     if method in PERTURBATION_METHODS:
-        senses = 2 if options.get("variant") == "dual" else 1
-        passes = int(options["iterations"]) * areas * senses
+        variant = options.get("variant") or model_settings(method, kind)["variant"]
+        passes = int(options["iterations"]) * areas * (2 if variant == "dual" else 1)
         if options.get("temporal_frames") is not None:  # the temporal step first: one area, at most 200 iterations
-            passes += min(TEMPORAL.iterations, int(options["iterations"])) * senses
+            temporal = model_settings("temporal_ep", kind)["variant"]  # the step takes temporal_ep's own
+            passes += min(TEMPORAL.iterations, int(options["iterations"])) * (2 if temporal == "dual" else 1)
         return passes, passes
     if method in ("grad", "grad_x_input", "grad_cam"):
         return 1, 1
