@@ -1,10 +1,11 @@
-"""A perturbation fit's ``variant`` and ``perturbation`` left null: the paper's (preserve, blur) for a model
-without attention, deletion with a fade for one with attention layers (docs/benchmark.md, "Perturbation
-masks on a transformer"); a value the user gives always wins."""
+"""A perturbation fit's ``variant``, ``perturbation`` and ``delete_floor`` left null: the paper's (preserve, blur,
+zero) for a model without attention, deletion with a fade down to the fully faded clip's probability for one with
+attention layers (docs/benchmark.md, "Perturbation masks on a transformer"); a value the user gives always wins."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ import videoattr
 from helpers import compose_config, tiny_mvit, tiny_net, tiny_swin3d
 from helpers.hf import FRAMES, SIZE, TUBELET, tiny_hf
 from videoattr.methods.perturbation import fit
+from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.kind import model_kind, tubelet_frames
 from videoattr.methods.perturbation.options import DEFAULTS, resolve_options
 from videoattr.models import load_model
@@ -48,11 +50,14 @@ def test_a_model_with_attention_layers_is_found_by_class(build, kind):
 
 @pytest.mark.parametrize("method", list(DEFAULTS))
 def test_without_attention_every_method_keeps_the_papers_settings(method):
-    paper = dataclasses.replace(DEFAULTS[method], variant="preserve", perturbation="blur")
+    paper = dataclasses.replace(DEFAULTS[method], variant="preserve", perturbation="blur", delete_floor="zero")
     assert resolve_options(method, {}) == resolve_options(method, {}, "paper") == paper
-    own = "dual" if method == "temporal_ep" else "delete"  # temporal_ep keeps and deletes its frames
-    assert resolve_options(method, {}, "attention") == dataclasses.replace(paper, variant=own, perturbation="fade")
+    temporal = method == "temporal_ep"  # keeps and deletes its frames, with the zero floor it was measured with
+    own = {"variant": "dual", "delete_floor": "zero"} if temporal else {"variant": "delete", "delete_floor": "baseline"}
+    attention = dataclasses.replace(paper, perturbation="fade", **own)
+    assert resolve_options(method, {}, "attention") == attention
     assert resolve_options(method, {"variant": "preserve"}, "attention").variant == "preserve"
+    assert resolve_options(method, {"delete_floor": "zero"}, "attention").delete_floor == "zero"
 
 
 def first_reward(net: nn.Module, **options) -> float:
@@ -67,7 +72,11 @@ def first_reward(net: nn.Module, **options) -> float:
     "build, own, other",
     [
         (tiny_net, {"variant": "preserve", "perturbation": "blur"}, {"variant": "delete", "perturbation": "fade"}),
-        (tiny_mvit, {"variant": "delete", "perturbation": "fade"}, {"variant": "preserve", "perturbation": "blur"}),
+        (
+            tiny_mvit,
+            {"variant": "delete", "perturbation": "fade", "delete_floor": "baseline"},
+            {"variant": "preserve", "perturbation": "blur"},
+        ),
     ],
 )
 def test_a_fit_without_variant_and_perturbation_runs_with_the_models_own(build, own, other):
@@ -76,23 +85,41 @@ def test_a_fit_without_variant_and_perturbation_runs_with_the_models_own(build, 
     assert unset != pytest.approx(first_reward(build(), **other), rel=1e-3)
 
 
+@pytest.mark.parametrize("floor", ["zero", "baseline"])
+def test_a_baseline_floor_pays_nothing_below_the_fully_perturbed_clips_probability(floor):
+    """A delete fit whose target probability falls below the fully faded clip's: with delete_floor=zero the
+    reward keeps falling with it, with baseline it stops at -log(1 - p_baseline) (runner's prob_baseline)."""
+    clips = torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    net = tiny_mvit().eval().requires_grad_(False)
+    p0 = baseline_probability(net, clips, torch.tensor([0]), "fade").item()
+    options = {**SMALL, "iterations": 30, "lr": 0.5, "delete_floor": floor}
+    result = videoattr.explain(net, clips, [0], method="3d_ep", areas=[0.1], return_details=True, **options)
+    history = result.extras["history"]
+    assert history["prob"][0, 0].min() < p0 - 0.01  # the deleted clip went below the baseline either way
+    lowest, at_floor = history["reward"][0, 0].min().item() / 100, -math.log(1 - p0)
+    if floor == "zero":
+        assert lowest < at_floor - 0.01
+    else:
+        assert lowest == pytest.approx(at_floor, abs=1e-6)
+
+
 @pytest.mark.parametrize(
     "model, overrides, expected",
     [
-        ("synthetic", [], ("preserve", "blur")),
-        ("synthetic_mvit", [], ("delete", "fade")),
-        ("synthetic_mvit", ["method.variant=preserve"], ("preserve", "fade")),
-        ("synthetic_mvit", ["method.perturbation=blur"], ("delete", "blur")),
-        ("synthetic", ["method=temporal_ep"], ("preserve", "blur")),
-        ("synthetic_mvit", ["method=temporal_ep"], ("dual", "fade")),
-        ("synthetic_mvit", ["method=temporal_ep", "method.variant=delete"], ("delete", "fade")),
+        ("synthetic", [], ("preserve", "blur", "zero")),
+        ("synthetic_mvit", [], ("delete", "fade", "baseline")),
+        ("synthetic_mvit", ["method.variant=preserve"], ("preserve", "fade", "baseline")),
+        ("synthetic_mvit", ["method.perturbation=blur", "method.delete_floor=zero"], ("delete", "blur", "zero")),
+        ("synthetic", ["method=temporal_ep"], ("preserve", "blur", "zero")),
+        ("synthetic_mvit", ["method=temporal_ep"], ("dual", "fade", "zero")),
+        ("synthetic_mvit", ["method=temporal_ep", "method.delete_floor=baseline"], ("dual", "fade", "baseline")),
     ],
 )
 def test_the_run_fills_the_models_settings_and_the_users_win(model, overrides, expected):
     cfg = compose_config([f"model={model}", "method=3d_ep_fast", *overrides])
     net, spec = load_model(cfg.model)
     options = method_options(cfg, net, spec, [0.05], None)
-    assert (options["variant"], options["perturbation"]) == expected
+    assert (options["variant"], options["perturbation"], options["delete_floor"]) == expected
     assert baseline_settings(cfg.method.name, options) == {"perturbation": expected[1], "max_blur": 20.0}
 
 

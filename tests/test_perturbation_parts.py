@@ -121,6 +121,20 @@ def test_rewards_are_minus_log_p_and_minus_log_one_minus_p():
     np.testing.assert_allclose(delete_reward(logits, target).numpy(), -np.log(1 - p_target), rtol=1e-6)
 
 
+def test_a_delete_floor_stops_the_reward_and_its_gradient_at_the_floors_probability():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]], requires_grad=True)
+    target = torch.tensor([0, 2])
+    p_target = logits.softmax(dim=1).detach()[[0, 1], [0, 2]]  # 0.79, 0.11
+    floor = torch.tensor([0.25, 0.25])
+    reward = delete_reward(logits, target, floor)
+    assert reward[0].item() == pytest.approx(
+        -math.log(1 - p_target[0].item()), rel=1e-6
+    )  # above the floor: the paper's
+    assert reward[1].item() == pytest.approx(-math.log(0.75), rel=1e-6)  # below: the floor's value
+    reward.sum().backward()
+    assert logits.grad[0].abs().sum() > 0 and logits.grad[1].abs().sum() == 0
+
+
 def test_area_regulariser_compares_sorted_values_per_frame_or_per_volume():
     values = torch.rand(1, 2, 2, 5, generator=torch.Generator().manual_seed(3))
     v = values.numpy().reshape(2, 10)
@@ -205,6 +219,8 @@ def test_bad_options_and_areas_raise_one_sentence_errors():
         resolve_options("step", {"colness": 3})
     with pytest.raises(VideoAttrError, match="variant"):
         resolve_options("step", {"variant": "keep"})
+    with pytest.raises(VideoAttrError, match="delete_floor.*zero, baseline"):
+        resolve_options("2d_ep", {"delete_floor": 0.25})
     with pytest.raises(VideoAttrError, match="between 0 and 1"):
         check_areas([0.1, 1.5])
     assert check_areas(0.05) == [0.05]

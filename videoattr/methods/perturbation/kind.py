@@ -1,9 +1,11 @@
-"""Which of ``options.MODEL_SETTINGS`` a model gets when a fit leaves ``variant`` / ``perturbation`` None.
+"""Which of ``options.MODEL_SETTINGS`` a model gets when a fit leaves ``variant`` / ``perturbation`` /
+``delete_floor`` None.
 
 A model with attention layers reads the clip as a whole: on the benchmark's MViT the evidence kept sharp
 on an otherwise blurred or faded clip keeps 10-70 % of the target's lead, so no preserve mask of a small
 area can meet its objective there, while fading the evidence away removes the whole lead
-(docs/benchmark.md, "Perturbation masks on a transformer"). Such a model is found by class: any module
+(docs/benchmark.md, "Perturbation masks on a transformer"), and a deletion rewarded below the fully faded
+clip's probability spends its area on evidence for other classes. Such a model is found by class: any module
 that is an ``nn.MultiheadAttention`` or whose class name holds "Attention" (torchvision's MViT and Swin3D,
 the Hugging Face video transformers).
 

@@ -13,10 +13,15 @@ def preserve_reward(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -logits.log_softmax(dim=1).gather(1, target[:, None]).squeeze(1)
 
 
-def delete_reward(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """-log(1 - p(target)) of Q x K logits after softmax -> Q, computed from the other classes' logits."""
+def delete_reward(logits: torch.Tensor, target: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
+    """-log(1 - p(target)) of Q x K logits after softmax -> Q, computed from the other classes' logits.
+
+    floor: None, or Q probabilities below which a lower p(target) earns nothing more (the reward and its
+    gradient stay at the floor's value).
+    """
     others = logits.scatter(1, target[:, None], float("-inf"))
-    return logits.logsumexp(dim=1) - others.logsumexp(dim=1)
+    reward = logits.logsumexp(dim=1) - others.logsumexp(dim=1)
+    return reward if floor is None else reward.clamp(min=-torch.log1p(-floor))
 
 
 def area_zeros(area: float, size: int) -> int:

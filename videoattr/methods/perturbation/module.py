@@ -151,6 +151,13 @@ class PerturbationFit(pl.LightningModule):
             else:
                 self.gradient_scale = self.trainer.world_size
         self.shuffle = torch.Generator(device=self.device)
+        self.floor = self.baseline_prob() if self.opts.delete_floor == "baseline" else None
+
+    @torch.no_grad()
+    def baseline_prob(self) -> torch.Tensor:
+        """Per pair, the target probability of its clip fully perturbed (the pyramid's level 0), N A values."""
+        probs = self.classifier(self.pyramid[:, 0]).float().softmax(dim=1)
+        return probs[self.pair_clip, self.pair_target].to(self.masks.dtype)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
         """The smooth masks of ``pairs`` with their margin, Q x T x H' x W' (0 on the frames not in
@@ -175,7 +182,8 @@ class PerturbationFit(pl.LightningModule):
         padded = self.padded_masks(pairs)
         senses = ("preserve", "delete") if o.variant == "dual" else (o.variant,)
         logits = self.scores(pairs, self.generator.crop(padded), senses)
-        rewards = {"preserve": preserve_reward, "delete": delete_reward}
+        floor = None if self.floor is None else self.floor[pairs]
+        rewards = {"preserve": preserve_reward, "delete": lambda z, t: delete_reward(z, t, floor)}
         reward = sum(rewards[sense](z, target) for sense, z in zip(senses, logits))
         terms = {
             "reward": o.reward_weight * reward,
