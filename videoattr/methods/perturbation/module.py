@@ -101,6 +101,7 @@ class PerturbationFit(pl.LightningModule):
             torch.full((n * len(areas), fitted, *self.generator.grid_shape), start, device=clips.device)
         )
         self.register_buffer("frames", frames, persistent=False)
+        self.floor: torch.Tensor | None = None  # delete_floor=baseline: per pair, set when the fit starts
         size = hp * wp if opts.per_frame else t * hp * wp
         self.register_buffer("pair_clip", pair_clip, persistent=False)
         self.register_buffer("pair_target", target.cpu()[pair_clip], persistent=False)
