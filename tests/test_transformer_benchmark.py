@@ -56,12 +56,11 @@ def test_integrated_gradients_find_the_disk_on_the_benchmarks_mvit():
 
 def test_2d_ep_at_its_defaults_finds_the_disk_on_the_benchmarks_mvit():
     """The fast 2D-EP preset with the MViT's own settings (delete, fade, the baseline floor: found by class) at
-    areas 0.02 and 0.05 on the first clip: both masks meet their objective and point at the disk (measured on the
-    8 clips: 16 of 16 met, pointing 0.791 and 0.679; on this one 0.810 and 0.750, and 0.833 and 0.167 with
-    ``delete_floor=zero``, which spends area 0.05 on evidence for other classes)."""
+    area 0.05, five times the disk, on the first clip: its mask meets its objective and points at the disk
+    (measured on the 8 clips: 8 of 8 met, pointing 0.679, and 0.791 at area 0.02; on this clip 0.750, and
+    0.167 with ``delete_floor=zero``, which spends the area beyond the disk on evidence for other classes)."""
     net, clips, targets, masks = benchmark("synthetic_mvit")
-    result = explain(net, clips[:1], targets[:1], method="2d_ep_fast", areas=[0.02, 0.05], return_details=True)
-    assert result.extras["objective_met"].tolist() == [[True, True]]
-    for area in range(2):
-        pointing, energy = scores(result.maps[:, area : area + 1], masks[:1])
-        assert pointing > 0.6 and energy > 0.04, (area, pointing, energy)
+    result = explain(net, clips[:1], targets[:1], method="2d_ep_fast", areas=[0.05], return_details=True)
+    assert result.extras["objective_met"].tolist() == [[True]]
+    pointing, energy = scores(result.maps, masks[:1])
+    assert pointing > 0.6 and energy > 0.04, (pointing, energy)
