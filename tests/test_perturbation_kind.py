@@ -17,7 +17,9 @@ from helpers.hf import FRAMES, SIZE, TUBELET, tiny_hf
 from videoattr.methods.perturbation import fit
 from videoattr.methods.perturbation.baseline import baseline_probability
 from videoattr.methods.perturbation.kind import model_kind, tubelet_frames
+from videoattr.methods.perturbation.module import PerturbationFit
 from videoattr.methods.perturbation.options import DEFAULTS, resolve_options
+from videoattr.methods.perturbation.pyramid import fade_pyramid
 from videoattr.models import load_model
 from videoattr.runner import baseline_settings, method_options
 
@@ -101,6 +103,23 @@ def test_a_baseline_floor_pays_nothing_below_the_fully_perturbed_clips_probabili
         assert lowest < at_floor - 0.01
     else:
         assert lowest == pytest.approx(at_floor, abs=1e-6)
+
+
+@pytest.mark.parametrize("variant, floor", [("delete", True), ("dual", True), ("preserve", False)])
+def test_each_pair_deletes_down_to_its_own_clips_baseline(variant, floor):
+    """Two clips with two targets, two areas each: every pair's floor is its clip's baseline probability;
+    a preserve fit has no delete term and computes none."""
+    clips = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(2))
+    net, target = tiny_mvit().eval().requires_grad_(False), torch.tensor([0, 2])
+    opts = resolve_options("3d_ep", {**SMALL, "variant": variant, "delete_floor": "baseline"}, "attention")
+    module = PerturbationFit(net, clips, target, [0.05, 0.1], opts)
+    module.pyramid = fade_pyramid(clips, opts.levels)
+    if not floor:
+        assert module.delete_floor() is None
+        return
+    expected = baseline_probability(net, clips, target, "fade")
+    assert module.delete_floor().tolist() == pytest.approx(expected.repeat_interleave(2).tolist(), abs=1e-6)
+    assert expected[0] != pytest.approx(expected[1].item(), abs=1e-4)  # the pairs' floors are the clips' own
 
 
 @pytest.mark.parametrize(

@@ -28,12 +28,17 @@ def fully_perturbed(clips: torch.Tensor, perturbation: str = "blur", max_blur: f
 
 
 @torch.no_grad()
-def baseline_probability(
-    model: nn.Module, clips: torch.Tensor, target: torch.Tensor, perturbation: str = "blur", max_blur: float = 20.0
-) -> torch.Tensor:
-    """The softmax probability of class ``target[i]`` for the fully perturbed clip i, N values.
+def target_probability(model: nn.Module, clips: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The softmax probability of class ``target[i]`` for clip i, N values.
 
     model: eval-mode classifier; clips: N x 3 x T x H x W normalised; target: N class indices.
     """
-    logits = model(fully_perturbed(clips, perturbation, max_blur)).float()
+    logits = model(clips).float()
     return logits.softmax(dim=1).gather(1, target.view(-1, 1).to(logits.device)).squeeze(1)
+
+
+def baseline_probability(
+    model: nn.Module, clips: torch.Tensor, target: torch.Tensor, perturbation: str = "blur", max_blur: float = 20.0
+) -> torch.Tensor:
+    """``target_probability`` of the fully perturbed clips, N values (arguments as there)."""
+    return target_probability(model, fully_perturbed(clips, perturbation, max_blur), target)

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from videoattr.errors import VideoAttrError, is_clip_error, reason
+from videoattr.methods.perturbation.baseline import target_probability
 from videoattr.methods.perturbation.losses import (
     area_loss,
     area_zeros,
@@ -152,13 +153,16 @@ class PerturbationFit(pl.LightningModule):
             else:
                 self.gradient_scale = self.trainer.world_size
         self.shuffle = torch.Generator(device=self.device)
-        self.floor = self.baseline_prob() if self.opts.delete_floor == "baseline" else None
+        self.floor = self.delete_floor()
 
-    @torch.no_grad()
-    def baseline_prob(self) -> torch.Tensor:
-        """Per pair, the target probability of its clip fully perturbed (the pyramid's level 0), N A values."""
-        probs = self.classifier(self.pyramid[:, 0]).float().softmax(dim=1)
-        return probs[self.pair_clip, self.pair_target].to(self.masks.dtype)
+    def delete_floor(self) -> torch.Tensor | None:
+        """``delete_floor=baseline`` with a delete term: per pair, the target probability of its clip fully
+        perturbed (the pyramid's level 0), N A values; else None."""
+        if self.opts.delete_floor != "baseline" or self.opts.variant == "preserve":
+            return None
+        clip_target = self.pair_target.view(self.clips.shape[0], -1)[:, 0]  # pairs run clip-major
+        probs = target_probability(self.classifier, self.pyramid[:, 0], clip_target)
+        return probs[self.pair_clip].to(self.masks.dtype)
 
     def padded_masks(self, pairs: torch.Tensor) -> torch.Tensor:
         """The smooth masks of ``pairs`` with their margin, Q x T x H' x W' (0 on the frames not in
