@@ -20,13 +20,17 @@ demo: install
 	$(BIN)/python run.py hydra.run.dir=outputs/demo "dataset.clips=[right-100_0,up-100_0]" dataset.batch_size=2 \
 		method.iterations=1000 area=0.02
 
+# Two pytest workers (pytest-xdist), a test file per worker, one thread each: most tests wait on run.py
+# subprocesses, which start with one thread too (tests/helpers).
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
 # The fast tier (a few minutes): every module, one real run.py end to end, one real fit, real decord reads.
 test: install
-	$(BIN)/python -m pytest -q -m "not slow" --durations=15
+	$(PYTEST) -m "not slow" --durations=15
 
 # Everything, the slow tier included (CI runs this).
 test-full: install
-	$(BIN)/python -m pytest -q --durations=25
+	$(PYTEST) --durations=25
 
 lint: install
 	$(BIN)/ruff check $(SOURCES)

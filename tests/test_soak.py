@@ -17,15 +17,15 @@ from helpers import run_module
 @pytest.mark.slow
 def test_a_short_soak_loses_and_duplicates_nothing(tmp_path):
     out = run_module(
-        "benchmarks.soak", "--clips", "24", "--kills", "2", "--no-figures", "--delay", "0.05", "--seed", "1",
+        "benchmarks.soak", "--clips", "24", "--kills", "1", "--no-figures", "--delay", "0.05", "--seed", "1",
         "--out", str(tmp_path / "soak"), check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     total = re.search(r"total: (\d+) clips, (\d+) broken \(\d+%\), (\d+) kills, (\d+) resumes", out.stdout)
     assert total is not None, out.stdout
     clips, broken, kills, resumes = (int(n) for n in total.groups())
-    assert clips == 24 and broken >= 8 and kills == 4 and resumes == 4
-    assert "killed by SIGKILL, SIGTERM" in out.stdout and "killed by SIGTERM, SIGKILL" in out.stdout
+    assert clips == 24 and broken >= 8 and kills == 2 and resumes == 2
+    assert "killed by SIGKILL;" in out.stdout and "killed by SIGTERM;" in out.stdout  # one signal per part
     assert out.stdout.strip().splitlines()[-1] == "verdict: PASS: nothing lost, nothing duplicated"
 
 
