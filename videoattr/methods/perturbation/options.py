@@ -202,8 +202,8 @@ MODEL_SETTINGS = {
     "attention": {"variant": "delete", "perturbation": "fade", "delete_floor": "baseline"},
 }
 # Where one method departs from its kind's settings: temporal_ep on the benchmark's MViT met its objective
-# on 1 of 8 clips with delete + fade and on 8 of 8 with dual + fade, measured with the zero floor
-# (docs/benchmark.md, "When").
+# on 1 of 8 clips with delete + fade and on 8 of 8 with dual + fade, measured with the zero floor; the
+# baseline floor there gave no clear gain (docs/benchmark.md, "When").
 METHOD_SETTINGS = {("temporal_ep", "attention"): {"variant": "dual", "delete_floor": "zero"}}
 
 
