@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.pointing_ties import add_ground_truth_options
 from videoattr.metrics.localisation import pointing_game
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def centred_plateau(gt_mask: torch.Tensor, area: float) -> torch.Tensor:
@@ -52,13 +50,7 @@ def ceiling(gt_mask: torch.Tensor, area: float, tolerance: int = 7) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--areas", nargs="+", type=float, default=[0.02, 0.05, 0.1])
-    parser.add_argument(
-        "--clips",
-        type=Path,
-        default=ROOT / "videoattr" / "assets" / "synthetic" / "clips",
-        help="folder of the clips' ground-truth masks (<clip>.npz with key 'mask')",
-    )
-    parser.add_argument("--tolerance", type=int, default=7, help="pixels a maximum may lie from the evidence")
+    add_ground_truth_options(parser)
     args = parser.parse_args(argv)
     if bad := [a for a in args.areas if not 0 < a <= 1]:
         sys.exit(f"error: area {bad[0]:g} is outside (0, 1]: give each area as a fraction of the frame.")

@@ -50,10 +50,8 @@ def scores(run: Path, clips: Path, ties: list[float], tolerance: int) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories with clips/*.npz")
-    parser.add_argument("--ties", nargs="+", type=float, default=[0.0, 1e-6, 1e-4, 1e-2])
+def add_ground_truth_options(parser: argparse.ArgumentParser) -> None:
+    """--clips (the folder of the ground-truth masks) and --tolerance (the pointing game's, in pixels)."""
     parser.add_argument(
         "--clips",
         type=Path,
@@ -61,6 +59,13 @@ def main() -> None:
         help="folder of the clips' ground-truth masks (<clip>.npz with key 'mask')",
     )
     parser.add_argument("--tolerance", type=int, default=7, help="pixels a maximum may lie from the evidence")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories with clips/*.npz")
+    parser.add_argument("--ties", nargs="+", type=float, default=[0.0, 1e-6, 1e-4, 1e-2])
+    add_ground_truth_options(parser)
     args = parser.parse_args()
     table = pd.concat([scores(run, args.clips, args.ties, args.tolerance) for run in args.runs])
     means = table.groupby(["run", "area", "ties"], sort=False)["pointing_game"].agg(["mean", "count"]).reset_index()
