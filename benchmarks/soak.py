@@ -338,7 +338,7 @@ def main() -> None:
     kills = sum(1 for p in parts for a in p.attempts if a["signal"])
     resumes = sum(len(p.attempts) - 1 for p in parts)
     print(f"  total: {total} clips, {bad} broken ({bad / total:.0%}), {kills} kills, {resumes} resumes, {wall:.0f} s")
-    if kills < 2 * len(parts):
+    if kills < args.kills * len(parts):
         problems.append(f"only {kills} kills landed (the runs ended first): raise --delay")
     for problem in problems:
         print(f"  VIOLATION: {problem}")
